@@ -1,0 +1,305 @@
+/*
+ * rectify.h: the whole public API of rectify, a small convolutional-network
+ * inference engine that reports how sparse every layer's output is.
+ *
+ * A worked example (error handling shortened; every call below that returns
+ * a rectify_status can fail and then fills `err`):
+ *
+ *     rectify_error err;
+ *     rectify_model *model;
+ *     if (rectify_model_load("models/lenet5-mnist", NULL, &model, &err))
+ *         { fprintf(stderr, "%s\n", err.message); return 1; }
+ *     rectify_session *session;
+ *     rectify_session_create(model, NULL, &session, &err);
+ *     size_t n = rectify_model_input_size(model);      // floats per image
+ *     float *input = malloc(n * sizeof *input);
+ *     rectify_image_load(model, "seven.png", input, n, &err);
+ *     rectify_session_run(session, input, n, &err);
+ *     rectify_tensor out;
+ *     rectify_session_output(session, 0, &out);         // out.data: 10 probs
+ *     rectify_layer_stats st;
+ *     rectify_session_layer_stats(session, 1, &st);     // zeros after relu1
+ *     free(input);
+ *     rectify_session_destroy(session);
+ *     rectify_model_destroy(model);
+ *
+ * Principles.
+ * - A model is immutable once loaded; many threads may share it. A session
+ *   owns the activation memory of one run at a time: use one per thread.
+ * - Every fallible call returns a rectify_status and, when `err` is not NULL,
+ *   writes a message into it naming the file, layer and field at fault.
+ *   The library never prints, never exits, never aborts on bad input.
+ * - Whoever creates a handle destroys it; the destroy calls accept NULL.
+ *   Pointers returned by getters belong to the handle and live as long as it.
+ * - Tensors are NCHW float32. Shapes reported by the model leave out the
+ *   batch dimension; a session runs `batch` samples at once.
+ */
+#ifndef RECTIFY_H
+#define RECTIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(RECTIFY_BUILD_SHARED)
+#  define RECTIFY_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#  define RECTIFY_API __attribute__((visibility("default")))
+#else
+#  define RECTIFY_API
+#endif
+
+#define RECTIFY_VERSION_MAJOR 0
+#define RECTIFY_VERSION_MINOR 1
+#define RECTIFY_VERSION_PATCH 0
+#define RECTIFY_VERSION_STRING "0.1.0"
+
+/* The run-time version, "MAJOR.MINOR.PATCH"; compare with the macros above. */
+RECTIFY_API const char *rectify_version(void);
+
+/* ---- Limits. Checked before any allocation; exceeding one is an error. ---- */
+
+#define RECTIFY_MAX_JSON_BYTES    (16u << 20) /* model.json size */
+#define RECTIFY_MAX_JSON_DEPTH    32          /* nesting of model.json */
+#define RECTIFY_MAX_LAYERS        4096
+#define RECTIFY_MAX_INPUTS        8           /* inputs of one layer */
+#define RECTIFY_MAX_NAME          128         /* bytes in a layer name */
+#define RECTIFY_MAX_DIM           (1 << 20)   /* any one dimension */
+#define RECTIFY_MAX_ELEMENTS      (1ull << 31)/* elements in one tensor */
+#define RECTIFY_MAX_HEADER_BYTES  (100u << 20)/* safetensors JSON header */
+#define RECTIFY_MAX_IMAGE_SIDE    16384       /* image width or height */
+#define RECTIFY_MAX_IMAGE_PIXELS  (64u << 20) /* image width x height */
+#define RECTIFY_MAX_BATCH         4096
+
+/* ---- Errors. ---- */
+
+typedef enum rectify_status {
+    RECTIFY_OK = 0,
+    RECTIFY_ERR_IO,        /* a file is missing or cannot be read/written */
+    RECTIFY_ERR_PARSE,     /* not valid JSON, safetensors, or image data */
+    RECTIFY_ERR_INVALID,   /* well-formed but wrong: field, op, shape, tensor */
+    RECTIFY_ERR_LIMIT,     /* larger than one of the limits above */
+    RECTIFY_ERR_NOMEM,     /* an allocation failed */
+    RECTIFY_ERR_ARGUMENT,  /* the caller passed a bad argument (API misuse) */
+} rectify_status;
+
+typedef struct rectify_error {
+    rectify_status status;
+    char message[512];     /* NUL-terminated; "" when status is RECTIFY_OK */
+} rectify_error;
+
+/* A short constant name for a status, e.g. "invalid". */
+RECTIFY_API const char *rectify_status_name(rectify_status status);
+
+/* ---- Models. ---- */
+
+typedef struct rectify_model rectify_model;
+
+typedef struct rectify_load_options {
+    /* Load the graph only, without weights: enough for summaries and for
+       writing initial weights. Such a model cannot create sessions. */
+    int graph_only;
+    /* Path of the weights file, overriding model.json's "weights". */
+    const char *weights_path;
+} rectify_load_options;
+
+/* Loads a model from a folder holding model.json, or from the path of a
+   .json file; weights and labels are found beside it. `options` may be NULL.
+   The model.json is validated completely and every weight tensor checked
+   against the shape its layer needs. On success *model is the caller's, to
+   be freed with rectify_model_destroy. On failure *model is NULL and nothing
+   is left allocated. */
+RECTIFY_API rectify_status rectify_model_load(const char *path,
+                                              const rectify_load_options *options,
+                                              rectify_model **model,
+                                              rectify_error *err);
+
+/* The same from memory: the JSON text and the bytes of a safetensors file
+   (both may be freed once this returns; the weights are copied). Labels come
+   from `labels_text` (one per line, may be NULL). `weights` may be NULL with
+   options->graph_only set. */
+RECTIFY_API rectify_status rectify_model_load_memory(const char *json, size_t json_size,
+                                                     const void *weights, size_t weights_size,
+                                                     const char *labels_text,
+                                                     const rectify_load_options *options,
+                                                     rectify_model **model,
+                                                     rectify_error *err);
+
+RECTIFY_API void rectify_model_destroy(rectify_model *model);
+
+/* The "name" field; never NULL. */
+RECTIFY_API const char *rectify_model_name(const rectify_model *model);
+
+/* Number of floats in one input sample (C x H x W of "input"). */
+RECTIFY_API size_t rectify_model_input_size(const rectify_model *model);
+
+/* Number of class labels (0 without labels.txt) and label i (NULL if out of
+   range). */
+RECTIFY_API int rectify_model_label_count(const rectify_model *model);
+RECTIFY_API const char *rectify_model_label(const rectify_model *model, int i);
+
+/* ---- Layers: the graph as it will run, in execution order. ---- */
+
+#define RECTIFY_MAX_RANK 4
+
+typedef struct rectify_layer_info {
+    const char *name;       /* as in model.json */
+    const char *op;         /* "conv", "relu", ... */
+    int rank;               /* rank of the output, without the batch: 1 or 3 */
+    int64_t shape[RECTIFY_MAX_RANK]; /* output shape, without the batch */
+    int64_t elements;       /* product of shape */
+    int64_t params;         /* weights and biases */
+    int64_t macs;           /* multiply-accumulates per sample */
+    int in_place;           /* writes into its input's buffer */
+    int buffer;             /* index of the activation buffer it writes */
+    int input_count;
+    int inputs[RECTIFY_MAX_INPUTS]; /* layer indices; -1 is the model input */
+} rectify_layer_info;
+
+/* Number of layers; layer i's facts (status ARGUMENT when i is out of range). */
+RECTIFY_API int rectify_model_layer_count(const rectify_model *model);
+RECTIFY_API rectify_status rectify_model_layer(const rectify_model *model, int i,
+                                               rectify_layer_info *info);
+/* Index of the layer with that name, or -1. */
+RECTIFY_API int rectify_model_find_layer(const rectify_model *model, const char *name);
+
+/* The input shape (without batch), rank 3. */
+RECTIFY_API void rectify_model_input_shape(const rectify_model *model, int64_t shape[3]);
+
+/* Number of outputs (the "outputs" list) and the layer index of output i. */
+RECTIFY_API int rectify_model_output_count(const rectify_model *model);
+RECTIFY_API int rectify_model_output_layer(const rectify_model *model, int i);
+
+typedef struct rectify_memory_info {
+    int64_t planned_bytes;   /* activation memory with buffers reused, per sample */
+    int64_t unplanned_bytes; /* the sum of every layer's output, per sample */
+    int buffers;             /* activation buffers after planning */
+    int64_t weight_bytes;    /* weights as held in memory */
+} rectify_memory_info;
+
+RECTIFY_API void rectify_model_memory(const rectify_model *model, rectify_memory_info *info);
+
+/* The weight tensors the graph needs, in layer order: names like
+   "conv1.weight", their shapes, and fan_in (inputs feeding one output,
+   e.g. in/groups*kh*kw) for initialisation. Works on graph-only models. */
+typedef struct rectify_tensor_info {
+    const char *name;
+    int rank;
+    int64_t shape[RECTIFY_MAX_RANK];
+    int64_t elements;
+    int64_t fan_in;
+    int64_t fan_out;
+    int is_bias;
+} rectify_tensor_info;
+
+RECTIFY_API int rectify_model_tensor_count(const rectify_model *model);
+RECTIFY_API rectify_status rectify_model_tensor(const rectify_model *model, int i,
+                                                rectify_tensor_info *info);
+
+/* ---- Images: decode (PNG, JPEG) and preprocess as model.json says. ---- */
+
+/* Decodes the image at `path`, applies the model's "preprocess" (color,
+   resize, center crop, scale, mean, std) and writes one NCHW sample of
+   rectify_model_input_size() floats into `out` (capacity `count` floats). */
+RECTIFY_API rectify_status rectify_image_load(const rectify_model *model, const char *path,
+                                              float *out, size_t count, rectify_error *err);
+
+/* The same from the encoded bytes of a PNG or JPEG file in memory. */
+RECTIFY_API rectify_status rectify_image_load_memory(const rectify_model *model,
+                                                     const void *bytes, size_t size,
+                                                     float *out, size_t count,
+                                                     rectify_error *err);
+
+/* The same from decoded 8-bit pixels: `channels` is 1 (gray), 3 (RGB) or
+   4 (RGBA, alpha ignored); `stride` is bytes per row (0: width*channels). */
+RECTIFY_API rectify_status rectify_image_from_pixels(const rectify_model *model,
+                                                     const unsigned char *pixels,
+                                                     int width, int height, int channels,
+                                                     size_t stride, float *out, size_t count,
+                                                     rectify_error *err);
+
+/* ---- Sessions: running the model. ---- */
+
+typedef struct rectify_session rectify_session;
+
+typedef struct rectify_session_options {
+    int threads;   /* OpenMP threads for this session's runs; 0: all cores */
+    int batch;     /* samples per run; 0 means 1 */
+} rectify_session_options;
+
+/* Creates a session with activation memory for `batch` samples. `options`
+   may be NULL. Fails (INVALID) on a graph-only model. */
+RECTIFY_API rectify_status rectify_session_create(const rectify_model *model,
+                                                  const rectify_session_options *options,
+                                                  rectify_session **session,
+                                                  rectify_error *err);
+RECTIFY_API void rectify_session_destroy(rectify_session *session);
+
+RECTIFY_API void rectify_session_set_threads(rectify_session *session, int threads);
+
+/* Runs the model on `count` floats: batch x input_size, NCHW. Counts the
+   zeros of every layer's output into the session's statistics. */
+RECTIFY_API rectify_status rectify_session_run(rectify_session *session,
+                                               const float *input, size_t count,
+                                               rectify_error *err);
+
+/* A read-only view of a tensor inside the session: valid until the next run
+   or until the session is destroyed. The shape includes the batch first. */
+typedef struct rectify_tensor {
+    const float *data;
+    int rank;
+    int64_t shape[RECTIFY_MAX_RANK + 1];
+    int64_t elements;
+} rectify_tensor;
+
+/* Output i of the last run (see rectify_model_output_count). */
+RECTIFY_API rectify_status rectify_session_output(const rectify_session *session, int i,
+                                                  rectify_tensor *out);
+
+/* The output of any layer after the last run, when it is still in memory:
+   model outputs always are; other layers only while their buffer was not
+   reused (use the observer below to see every layer). */
+RECTIFY_API rectify_status rectify_session_layer_output(const rectify_session *session,
+                                                        int layer, rectify_tensor *out);
+
+/* Called after each layer has run with its output, before the buffer can be
+   reused. Return non-zero to stop the run (it then fails with ARGUMENT). */
+typedef int (*rectify_observer)(void *user, int layer, const rectify_tensor *output);
+RECTIFY_API void rectify_session_set_observer(rectify_session *session,
+                                              rectify_observer observer, void *user);
+
+/* ---- Statistics: exact zeros in every layer's output. ---- */
+
+typedef struct rectify_layer_stats {
+    /* the last run (all samples of its batch) */
+    int64_t elements;
+    int64_t zeros;
+    double seconds;
+    /* accumulated over runs since the last reset */
+    int64_t total_elements;
+    int64_t total_zeros;
+    double total_seconds;
+    int64_t runs;
+    int64_t samples;
+    /* per sample sparsity (zeros / elements) across the samples seen */
+    double min_sparsity, max_sparsity, sum_sparsity, sum_sparsity_sq;
+} rectify_layer_stats;
+
+RECTIFY_API rectify_status rectify_session_layer_stats(const rectify_session *session, int layer,
+                                                       rectify_layer_stats *stats);
+
+/* Channels of a layer's output (C for rank 3, features for rank 1) and the
+   zeros counted per channel since the last reset, written to zeros[0..n). */
+RECTIFY_API int64_t rectify_session_channel_count(const rectify_session *session, int layer);
+RECTIFY_API rectify_status rectify_session_channel_zeros(const rectify_session *session, int layer,
+                                                         int64_t *zeros, int64_t n);
+
+RECTIFY_API void rectify_session_reset_stats(rectify_session *session);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RECTIFY_H */

@@ -1,0 +1,141 @@
+/* image.c: PNG/JPEG bytes or raw pixels -> the model's preprocess -> one
+   NCHW float sample: color, resize, center crop, scale, mean and std. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "image.h"
+#include "internal.h"
+
+/* Round half to even, as torchvision's CenterCrop (Python's round). */
+static int64_t crop_offset(int64_t size, int64_t crop)
+{
+    int64_t diff = size - crop, k = diff / 2;
+    return (diff % 2 == 0 || k % 2 == 0) ? k : k + 1;
+}
+
+static rectify_status preprocess(const rectify_model *m, const unsigned char *pixels, int width, int height,
+                                 int channels, size_t stride, float *out, size_t count, const char *what,
+                                 rectify_error *err)
+{
+    const rx_preprocess *p = &m->pre;
+    const int want = p->color == 0 ? 1 : 3;
+    const int64_t H = m->input.d[1], W = m->input.d[2];
+    if (count < (size_t)rx_shape_elements(&m->input))
+        return rx_fail(err, RECTIFY_ERR_ARGUMENT, "output has room for %zu floats, the model's input needs %lld",
+                       count, (long long)rx_shape_elements(&m->input));
+    /* Color first, into a tight buffer of `want` channels. */
+    unsigned char *color = malloc((size_t)width * (size_t)height * (size_t)want);
+    if (!color) return rx_fail(err, RECTIFY_ERR_NOMEM, "%s: out of memory", what);
+    for (int y = 0; y < height; y++) {
+        const unsigned char *row = pixels + (size_t)y * stride;
+        unsigned char *dst = color + (size_t)y * (size_t)width * (size_t)want;
+        for (int x = 0; x < width; x++) {
+            const unsigned char *px = row + (size_t)x * (size_t)channels;
+            if (want == channels || (want == 3 && channels == 4)) {
+                memcpy(dst + x * want, px, (size_t)want);
+            } else if (want == 3) { /* gray -> rgb */
+                dst[x * 3] = dst[x * 3 + 1] = dst[x * 3 + 2] = px[0];
+            } else { /* rgb(a) -> gray: stb_image's luma weights */
+                dst[x] = (unsigned char)((px[0] * 77 + px[1] * 150 + px[2] * 29) >> 8);
+            }
+        }
+    }
+    unsigned char *img = color;
+    int64_t w = width, h = height;
+    if (p->resize_h && (p->resize_h != h || p->resize_w != w)) {
+        unsigned char *resized = malloc((size_t)(p->resize_h * p->resize_w * want));
+        if (!resized || !rx_stb_resize(img, width, height, 0, resized, (int)p->resize_w, (int)p->resize_h, want)) {
+            free(resized);
+            free(color);
+            return rx_fail(err, RECTIFY_ERR_NOMEM, "%s: resizing failed (out of memory)", what);
+        }
+        free(color);
+        img = color = resized;
+        w = p->resize_w, h = p->resize_h;
+    }
+    int64_t top = 0, left = 0;
+    if (p->crop_h) {
+        if (p->crop_h > h || p->crop_w > w) {
+            free(color);
+            return rx_fail(err, RECTIFY_ERR_INVALID, "%s: %lldx%lld image is smaller than the crop %lldx%lld", what,
+                           (long long)w, (long long)h, (long long)p->crop_w, (long long)p->crop_h);
+        }
+        top = crop_offset(h, p->crop_h), left = crop_offset(w, p->crop_w);
+    } else if (h != H || w != W) {
+        free(color);
+        return rx_fail(err, RECTIFY_ERR_INVALID,
+                       "%s: image is %lldx%lld (width x height), the model wants %lldx%lld and its preprocess has no resize",
+                       what, (long long)w, (long long)h, (long long)W, (long long)H);
+    }
+    for (int c = 0; c < want; c++) {
+        int src = p->color == 2 ? 2 - c : c; /* bgr: channel 0 is blue */
+        float scale = (float)p->scale, mean = p->mean[c], inv_std = 1.0f / p->std[c];
+        float *plane = out + (int64_t)c * H * W;
+        for (int64_t y = 0; y < H; y++)
+            for (int64_t x = 0; x < W; x++)
+                plane[y * W + x] = ((float)img[((top + y) * w + left + x) * want + src] * scale - mean) * inv_std;
+    }
+    free(color);
+    return RECTIFY_OK;
+}
+
+rectify_status rectify_image_from_pixels(const rectify_model *m, const unsigned char *pixels, int width,
+                                         int height, int channels, size_t stride, float *out, size_t count,
+                                         rectify_error *err)
+{
+    rx_ok(err);
+    if (!m || !pixels || !out) return rx_fail(err, RECTIFY_ERR_ARGUMENT, "model, pixels or out is NULL");
+    if (channels != 1 && channels != 3 && channels != 4)
+        return rx_fail(err, RECTIFY_ERR_ARGUMENT, "channels is %d: use 1, 3 or 4", channels);
+    if (width < 1 || height < 1 || width > RECTIFY_MAX_IMAGE_SIDE || height > RECTIFY_MAX_IMAGE_SIDE ||
+        (uint64_t)width * (uint64_t)height > RECTIFY_MAX_IMAGE_PIXELS)
+        return rx_fail(err, RECTIFY_ERR_LIMIT, "image of %dx%d is outside the limits (side %d, %u pixels)", width,
+                       height, RECTIFY_MAX_IMAGE_SIDE, RECTIFY_MAX_IMAGE_PIXELS);
+    if (stride == 0) stride = (size_t)width * (size_t)channels;
+    if (stride < (size_t)width * (size_t)channels)
+        return rx_fail(err, RECTIFY_ERR_ARGUMENT, "stride %zu is less than width x channels", stride);
+    return preprocess(m, pixels, width, height, channels, stride, out, count, "pixels", err);
+}
+
+static rectify_status decode(const rectify_model *m, const unsigned char *bytes, size_t size, float *out,
+                             size_t count, const char *what, rectify_error *err)
+{
+    if (size > (size_t)1 << 30)
+        return rx_fail(err, RECTIFY_ERR_LIMIT, "%s: %zu bytes is too large for an image", what, size);
+    int w, h, comp;
+    if (!rx_stb_info(bytes, (int)size, &w, &h, &comp))
+        return rx_fail(err, RECTIFY_ERR_PARSE, "%s: not a PNG or JPEG image (or a damaged one)", what);
+    if (w < 1 || h < 1 || w > RECTIFY_MAX_IMAGE_SIDE || h > RECTIFY_MAX_IMAGE_SIDE ||
+        (uint64_t)w * (uint64_t)h > RECTIFY_MAX_IMAGE_PIXELS)
+        return rx_fail(err, RECTIFY_ERR_LIMIT, "%s: image of %dx%d pixels is over the limits (side %d, %u pixels)",
+                       what, w, h, RECTIFY_MAX_IMAGE_SIDE, RECTIFY_MAX_IMAGE_PIXELS);
+    int channels = m->pre.color == 0 ? 1 : 3;
+    const char *reason = "unknown";
+    unsigned char *pixels = rx_stb_decode(bytes, (int)size, &w, &h, channels, &reason);
+    if (!pixels) return rx_fail(err, RECTIFY_ERR_PARSE, "%s: cannot decode: %s", what, reason);
+    rectify_status st = preprocess(m, pixels, w, h, channels, (size_t)w * (size_t)channels, out, count, what, err);
+    rx_stb_free(pixels);
+    return st;
+}
+
+rectify_status rectify_image_load_memory(const rectify_model *m, const void *bytes, size_t size, float *out,
+                                         size_t count, rectify_error *err)
+{
+    rx_ok(err);
+    if (!m || !bytes || !out) return rx_fail(err, RECTIFY_ERR_ARGUMENT, "model, bytes or out is NULL");
+    return decode(m, bytes, size, out, count, "image", err);
+}
+
+rectify_status rectify_image_load(const rectify_model *m, const char *path, float *out, size_t count,
+                                  rectify_error *err)
+{
+    rx_ok(err);
+    if (!m || !path || !out) return rx_fail(err, RECTIFY_ERR_ARGUMENT, "model, path or out is NULL");
+    char *bytes;
+    size_t size;
+    rectify_status st = rx_read_file(path, (size_t)1 << 30, &bytes, &size, err);
+    if (st) return st;
+    st = decode(m, (const unsigned char *)bytes, size, out, count, path, err);
+    free(bytes);
+    return st;
+}

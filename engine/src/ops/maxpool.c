@@ -1,0 +1,71 @@
+/* maxpool.c: y = max over the window; padding never wins (it is -inf), as
+   in PyTorch's MaxPool2d, with dilation and ceil_mode. */
+#include <math.h>
+
+#include "op.h"
+
+static const char *const fields[] = {"kernel", "stride", "padding", "dilation", "ceil_mode", NULL};
+
+static rectify_status parse(rx_ctx *c, const cJSON *j, rx_params *p)
+{
+    rectify_status st = rx_parse_window(c, j, &p->win, true);
+    return st ? st : rx_json_bool(c, j, "ceil_mode", false, &p->ceil_mode);
+}
+
+/* Shared by both pools: PyTorch's rules for their output size. */
+rectify_status rx_pool_infer(rx_ctx *c, rx_layer *l, const rx_shape *in)
+{
+    const rx_window *w = &l->p.win;
+    if (in->rank != 3)
+        return rx_cfail(c, RECTIFY_ERR_INVALID, "%s needs a CxHxW input, got rank %d", l->op->name, in->rank);
+    if (2 * w->pt > w->kh || 2 * w->pb > w->kh || 2 * w->pl > w->kw || 2 * w->pr > w->kw)
+        return rx_cfail(c, RECTIFY_ERR_INVALID, "padding must be at most half the kernel (%lldx%lld)",
+                        (long long)w->kh, (long long)w->kw);
+    int64_t oh = rx_window_out(in->d[1], w->kh, w->sh, w->pt, w->pb, w->dh, l->p.ceil_mode);
+    int64_t ow = rx_window_out(in->d[2], w->kw, w->sw, w->pl, w->pr, w->dw, l->p.ceil_mode);
+    if (oh < 1 || ow < 1)
+        return rx_cfail(c, RECTIFY_ERR_INVALID, "kernel %lldx%lld is larger than the padded input %lldx%lld",
+                        (long long)w->kh, (long long)w->kw, (long long)(in->d[1] + w->pt + w->pb),
+                        (long long)(in->d[2] + w->pl + w->pr));
+    l->out = (rx_shape){3, {in->d[0], oh, ow}};
+    return RECTIFY_OK;
+}
+
+static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_shape *const *in)
+{
+    (void)m;
+    return rx_pool_infer(c, l, in[0]);
+}
+
+static void run(const rx_exec *e)
+{
+    const rx_window *w = &e->layer->p.win;
+    const int64_t h = e->in_shape[0]->d[1], wd = e->in_shape[0]->d[2];
+    const int64_t oh = e->layer->out.d[1], ow = e->layer->out.d[2];
+    const int64_t planes = e->batch * e->layer->out.d[0];
+    #pragma omp parallel for num_threads(e->threads) schedule(static)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *x = e->in[0] + pl * h * wd;
+        float *y = e->out + pl * oh * ow;
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                float best = -INFINITY;
+                for (int64_t ki = 0; ki < w->kh; ki++) {
+                    int64_t iy = oy * w->sh - w->pt + ki * w->dh;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int64_t kj = 0; kj < w->kw; kj++) {
+                        int64_t ix = ox * w->sw - w->pl + kj * w->dw;
+                        if (ix < 0 || ix >= wd) continue;
+                        float v = x[iy * wd + ix];
+                        if (v > best || isnan(v)) best = v;
+                    }
+                }
+                y[oy * ow + ox] = best;
+            }
+    }
+}
+
+const rx_op rx_op_maxpool = {
+    .name = "maxpool", .fields = fields, .min_inputs = 1, .max_inputs = 1,
+    .parse = parse, .infer = infer, .run = run,
+};

@@ -1,0 +1,44 @@
+/* op.h: what an operator is. One file per operator under ops/ defines one
+   rx_op; ops.c lists them in one table. */
+#ifndef RX_OP_H
+#define RX_OP_H
+
+#include "../internal.h"
+
+/* Everything a kernel needs for one layer of one run. */
+typedef struct rx_exec {
+    const rectify_model *model;
+    const rx_layer *layer;
+    const float *in[RECTIFY_MAX_INPUTS];
+    const rx_shape *in_shape[RECTIFY_MAX_INPUTS];
+    float *out;          /* batch x out elements; == in[0] for in-place ops */
+    int64_t batch;
+    int threads;
+    float *scratch;      /* threads x scratch(layer) floats */
+} rx_exec;
+
+typedef struct rx_op {
+    const char *name;
+    const char *const *fields;  /* the op's own JSON fields, NULL-terminated */
+    int min_inputs, max_inputs;
+    bool in_place;              /* may write into its first input's buffer */
+    /* Reads the op's fields into p (NULL: the op has none). */
+    rectify_status (*parse)(rx_ctx *c, const cJSON *json, rx_params *p);
+    /* Output shape, cost and weight tensors, given the input shapes. */
+    rectify_status (*infer)(rx_ctx *c, rectify_model *m, rx_layer *l,
+                            const rx_shape *const *in);
+    /* Scratch floats per thread (NULL: none). */
+    int64_t (*scratch)(const rx_layer *l, const rx_shape *const *in);
+    void (*run)(const rx_exec *e);
+} rx_op;
+
+const rx_op *rx_find_op(const char *name);
+/* maxpool.c: the output-size rules shared by both pools. */
+rectify_status rx_pool_infer(rx_ctx *c, rx_layer *l, const rx_shape *in);
+/* "conv, maxpool, ..." for messages. */
+void rx_op_names(char *buf, size_t size);
+
+extern const rx_op rx_op_conv, rx_op_maxpool, rx_op_avgpool, rx_op_global_avgpool,
+    rx_op_dense, rx_op_relu, rx_op_flatten, rx_op_softmax;
+
+#endif

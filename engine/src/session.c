@@ -1,0 +1,274 @@
+/* session.c: activation memory for one run at a time, the run loop, and the
+   statistics: exact zeros per layer, per channel and per sample, counted
+   right after each layer's kernel while its output is still in cache. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "ops/op.h"
+
+typedef struct layer_totals {
+    rectify_layer_stats s;
+    int64_t *channel_zeros; /* per channel, accumulated */
+} layer_totals;
+
+struct rectify_session {
+    const rectify_model *model;
+    int threads, batch, scratch_threads;
+    float *arena;              /* every activation buffer */
+    float **buffers;
+    float *scratch;
+    int64_t *sample_channel;   /* batch x channels zero counts of one layer */
+    int64_t *channel_arena;
+    layer_totals *stats;
+    rectify_observer observer;
+    void *observer_user;
+    bool ran;
+};
+
+static void *aligned(size_t bytes)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+
+void rectify_session_destroy(rectify_session *s)
+{
+    if (!s) return;
+    free(s->arena);
+    free(s->buffers);
+    free(s->scratch);
+    free(s->sample_channel);
+    free(s->channel_arena);
+    free(s->stats);
+    free(s);
+}
+
+static int default_threads(void)
+{
+    int n = omp_get_num_procs();
+    return n > 0 ? n : 1;
+}
+
+/* Scratch for `threads` threads; grown when a run asks for more threads. */
+static rectify_status ensure_scratch(rectify_session *s, int threads, rectify_error *err)
+{
+    if (threads <= s->scratch_threads || s->model->max_scratch == 0) return RECTIFY_OK;
+    float *p = aligned((size_t)s->model->max_scratch * (size_t)threads * sizeof(float));
+    if (!p) return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory for %d threads' scratch", threads);
+    free(s->scratch);
+    s->scratch = p;
+    s->scratch_threads = threads;
+    return RECTIFY_OK;
+}
+
+void rectify_session_reset_stats(rectify_session *s)
+{
+    const rectify_model *m = s->model;
+    int64_t channels = 0;
+    for (int i = 0; i < m->layer_count; i++) channels += rx_shape_channels(&m->layers[i].out);
+    memset(s->channel_arena, 0, (size_t)channels * sizeof *s->channel_arena);
+    for (int i = 0; i < m->layer_count; i++) {
+        memset(&s->stats[i].s, 0, sizeof s->stats[i].s);
+        s->stats[i].s.min_sparsity = 1.0;
+    }
+}
+
+rectify_status rectify_session_create(const rectify_model *m, const rectify_session_options *options,
+                                      rectify_session **out, rectify_error *err)
+{
+    rx_ok(err);
+    if (!out) return rx_fail(err, RECTIFY_ERR_ARGUMENT, "session is NULL");
+    *out = NULL;
+    if (!m) return rx_fail(err, RECTIFY_ERR_ARGUMENT, "model is NULL");
+    if (m->graph_only)
+        return rx_fail(err, RECTIFY_ERR_INVALID, "model \"%s\" was loaded without weights: it cannot run", m->name);
+    rectify_session_options none = {0};
+    if (!options) options = &none;
+    if (options->threads < 0 || options->batch < 0 || options->batch > RECTIFY_MAX_BATCH)
+        return rx_fail(err, RECTIFY_ERR_ARGUMENT, "threads must be >= 0 and batch in 0..%d", RECTIFY_MAX_BATCH);
+    rectify_session *s = calloc(1, sizeof *s);
+    if (!s) return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory");
+    s->model = m;
+    s->threads = options->threads ? options->threads : default_threads();
+    s->batch = options->batch ? options->batch : 1;
+    int64_t total = 0, channels = 0, max_channels = 0;
+    for (int b = 0; b < m->buffer_count; b++) {
+        int64_t e;
+        if (rx_mul_overflow(m->buffer_elements[b], s->batch, &e) || __builtin_add_overflow(total, (e + 15) & ~(int64_t)15, &total))
+            goto nomem;
+    }
+    for (int i = 0; i < m->layer_count; i++) {
+        int64_t c = rx_shape_channels(&m->layers[i].out);
+        channels += c;
+        if (c > max_channels) max_channels = c;
+    }
+    s->arena = aligned((size_t)total * sizeof(float));
+    s->buffers = calloc((size_t)m->buffer_count, sizeof *s->buffers);
+    s->sample_channel = calloc((size_t)(max_channels * s->batch), sizeof *s->sample_channel);
+    s->channel_arena = calloc((size_t)channels + 1, sizeof *s->channel_arena);
+    s->stats = calloc((size_t)m->layer_count, sizeof *s->stats);
+    if (!s->arena || !s->buffers || !s->sample_channel || !s->channel_arena || !s->stats) goto nomem;
+    int64_t offset = 0;
+    for (int b = 0; b < m->buffer_count; b++) {
+        s->buffers[b] = s->arena + offset;
+        offset += (m->buffer_elements[b] * s->batch + 15) & ~(int64_t)15;
+    }
+    channels = 0;
+    for (int i = 0; i < m->layer_count; i++) {
+        s->stats[i].channel_zeros = s->channel_arena + channels;
+        channels += rx_shape_channels(&m->layers[i].out);
+    }
+    if (ensure_scratch(s, s->threads, err)) { rectify_session_destroy(s); return RECTIFY_ERR_NOMEM; }
+    rectify_session_reset_stats(s);
+    *out = s;
+    return RECTIFY_OK;
+nomem:
+    rectify_session_destroy(s);
+    return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory for the activations of batch %d", options->batch);
+}
+
+void rectify_session_set_threads(rectify_session *s, int threads)
+{
+    if (s) s->threads = threads > 0 ? threads : default_threads();
+}
+
+void rectify_session_set_observer(rectify_session *s, rectify_observer observer, void *user)
+{
+    s->observer = observer;
+    s->observer_user = user;
+}
+
+/* Zeros of one layer's output, per sample and channel, into the totals. */
+static void count_zeros(rectify_session *s, int index, const float *out, double seconds)
+{
+    const rx_layer *l = &s->model->layers[index];
+    layer_totals *t = &s->stats[index];
+    const int64_t channels = rx_shape_channels(&l->out), plane = rx_shape_plane(&l->out);
+    const int64_t items = s->batch * channels;
+    int64_t *counts = s->sample_channel;
+    #pragma omp parallel for num_threads(s->threads) schedule(static) if (items * plane > 32768)
+    for (int64_t it = 0; it < items; it++) {
+        const float *x = out + it * plane;
+        int64_t z = 0;
+        #pragma omp simd reduction(+ : z)
+        for (int64_t i = 0; i < plane; i++) z += x[i] == 0.0f;
+        counts[it] = z;
+    }
+    const int64_t per_sample = channels * plane;
+    int64_t zeros = 0;
+    for (int64_t b = 0; b < s->batch; b++) {
+        int64_t z = 0;
+        for (int64_t c = 0; c < channels; c++) {
+            z += counts[b * channels + c];
+            t->channel_zeros[c] += counts[b * channels + c];
+        }
+        double sparsity = (double)z / (double)per_sample;
+        if (sparsity < t->s.min_sparsity) t->s.min_sparsity = sparsity;
+        if (sparsity > t->s.max_sparsity) t->s.max_sparsity = sparsity;
+        t->s.sum_sparsity += sparsity;
+        t->s.sum_sparsity_sq += sparsity * sparsity;
+        zeros += z;
+    }
+    t->s.elements = per_sample * s->batch;
+    t->s.zeros = zeros;
+    t->s.seconds = seconds;
+    t->s.total_elements += t->s.elements;
+    t->s.total_zeros += zeros;
+    t->s.total_seconds += seconds;
+    t->s.runs++;
+    t->s.samples += s->batch;
+}
+
+static void make_view(const rectify_session *s, const rx_shape *shape, const float *data, rectify_tensor *v)
+{
+    memset(v, 0, sizeof *v);
+    v->data = data;
+    v->rank = shape->rank + 1;
+    v->shape[0] = s->batch;
+    for (int d = 0; d < shape->rank; d++) v->shape[d + 1] = shape->d[d];
+    v->elements = rx_shape_elements(shape) * s->batch;
+}
+
+rectify_status rectify_session_run(rectify_session *s, const float *input, size_t count, rectify_error *err)
+{
+    rx_ok(err);
+    if (!s || !input) return rx_fail(err, RECTIFY_ERR_ARGUMENT, "session or input is NULL");
+    const rectify_model *m = s->model;
+    size_t want = (size_t)rx_shape_elements(&m->input) * (size_t)s->batch;
+    if (count != want)
+        return rx_fail(err, RECTIFY_ERR_ARGUMENT, "input has %zu floats; batch %d of %lldx%lldx%lld needs %zu", count,
+                       s->batch, (long long)m->input.d[0], (long long)m->input.d[1], (long long)m->input.d[2], want);
+    rectify_status st = ensure_scratch(s, s->threads, err);
+    if (st) return st;
+    s->ran = false;
+    memcpy(s->buffers[m->input_buffer], input, want * sizeof *input);
+    for (int i = 0; i < m->layer_count; i++) {
+        const rx_layer *l = &m->layers[i];
+        rx_exec e = {.model = m, .layer = l, .out = s->buffers[l->buffer], .batch = s->batch,
+                     .threads = s->threads, .scratch = s->scratch};
+        for (int k = 0; k < l->input_count; k++) {
+            int in = l->inputs[k];
+            e.in[k] = s->buffers[in < 0 ? m->input_buffer : m->layers[in].buffer];
+            e.in_shape[k] = in < 0 ? &m->input : &m->layers[in].out;
+        }
+        double t0 = omp_get_wtime();
+        l->op->run(&e);
+        count_zeros(s, i, e.out, omp_get_wtime() - t0);
+        if (s->observer) {
+            rectify_tensor v;
+            make_view(s, &l->out, e.out, &v);
+            if (s->observer(s->observer_user, i, &v))
+                return rx_fail(err, RECTIFY_ERR_ARGUMENT, "the observer stopped the run after layer \"%s\"", l->name);
+        }
+    }
+    s->ran = true;
+    return RECTIFY_OK;
+}
+
+/* A layer's output is still intact when no later layer writes its buffer. */
+static bool intact(const rectify_model *m, int layer)
+{
+    for (int i = layer + 1; i < m->layer_count; i++)
+        if (m->layers[i].buffer == m->layers[layer].buffer) return false;
+    return true;
+}
+
+rectify_status rectify_session_layer_output(const rectify_session *s, int layer, rectify_tensor *out)
+{
+    if (!s || !out || layer < 0 || layer >= s->model->layer_count || !s->ran || !intact(s->model, layer))
+        return RECTIFY_ERR_ARGUMENT;
+    const rx_layer *l = &s->model->layers[layer];
+    make_view(s, &l->out, s->buffers[l->buffer], out);
+    return RECTIFY_OK;
+}
+
+rectify_status rectify_session_output(const rectify_session *s, int i, rectify_tensor *out)
+{
+    if (!s || i < 0 || i >= s->model->output_count) return RECTIFY_ERR_ARGUMENT;
+    return rectify_session_layer_output(s, s->model->outputs[i], out);
+}
+
+rectify_status rectify_session_layer_stats(const rectify_session *s, int layer, rectify_layer_stats *stats)
+{
+    if (!s || !stats || layer < 0 || layer >= s->model->layer_count) return RECTIFY_ERR_ARGUMENT;
+    *stats = s->stats[layer].s;
+    if (stats->samples == 0) stats->min_sparsity = 0.0;
+    return RECTIFY_OK;
+}
+
+int64_t rectify_session_channel_count(const rectify_session *s, int layer)
+{
+    if (!s || layer < 0 || layer >= s->model->layer_count) return 0;
+    return rx_shape_channels(&s->model->layers[layer].out);
+}
+
+rectify_status rectify_session_channel_zeros(const rectify_session *s, int layer, int64_t *zeros, int64_t n)
+{
+    int64_t channels = rectify_session_channel_count(s, layer);
+    if (!zeros || channels == 0 || n < channels) return RECTIFY_ERR_ARGUMENT;
+    memcpy(zeros, s->stats[layer].channel_zeros, (size_t)channels * sizeof *zeros);
+    return RECTIFY_OK;
+}

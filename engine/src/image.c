@@ -18,6 +18,9 @@ static rectify_status preprocess(const rectify_model *m, const unsigned char *pi
                                  rectify_error *err)
 {
     const rx_preprocess *p = &m->pre;
+    if (p->color < 0)
+        return rx_fail(err, RECTIFY_ERR_INVALID, "%s: the model's input has %lld channels; images give 1 or 3", what,
+                       (long long)m->input.d[0]);
     const int want = p->color == 0 ? 1 : 3;
     const int64_t H = m->input.d[1], W = m->input.d[2];
     if (count < (size_t)rx_shape_elements(&m->input))
@@ -35,8 +38,8 @@ static rectify_status preprocess(const rectify_model *m, const unsigned char *pi
                 memcpy(dst + x * want, px, (size_t)want);
             } else if (want == 3) { /* gray -> rgb */
                 dst[x * 3] = dst[x * 3 + 1] = dst[x * 3 + 2] = px[0];
-            } else { /* rgb(a) -> gray: stb_image's luma weights */
-                dst[x] = (unsigned char)((px[0] * 77 + px[1] * 150 + px[2] * 29) >> 8);
+            } else { /* rgb(a) -> gray: ITU-R 601-2 luma, rounded as PIL's convert("L") */
+                dst[x] = (unsigned char)((px[0] * 19595 + px[1] * 38470 + px[2] * 7471 + 0x8000) >> 16);
             }
         }
     }
@@ -109,7 +112,8 @@ static rectify_status decode(const rectify_model *m, const unsigned char *bytes,
         (uint64_t)w * (uint64_t)h > RECTIFY_MAX_IMAGE_PIXELS)
         return rx_fail(err, RECTIFY_ERR_LIMIT, "%s: image of %dx%d pixels is over the limits (side %d, %u pixels)",
                        what, w, h, RECTIFY_MAX_IMAGE_SIDE, RECTIFY_MAX_IMAGE_PIXELS);
-    int channels = m->pre.color == 0 ? 1 : 3;
+    /* Decode gray images as gray, others as RGB: color conversion is ours. */
+    int channels = comp <= 2 ? 1 : 3;
     const char *reason = "unknown";
     unsigned char *pixels = rx_stb_decode(bytes, (int)size, &w, &h, channels, &reason);
     if (!pixels) return rx_fail(err, RECTIFY_ERR_PARSE, "%s: cannot decode: %s", what, reason);

@@ -105,7 +105,17 @@ static rectify_status parse_input(rx_ctx *c, const cJSON *root, rectify_model *m
     const cJSON *pre = rx_json_get(in, "preprocess");
     cJSON empty = {0};
     empty.type = cJSON_Object;
-    if (!pre) pre = &empty;
+    if (!pre) {
+        /* No preprocess: images load as gray or rgb where the channels allow,
+           and a model of other channels takes tensors only. */
+        pre = &empty;
+        if (channels != 1 && channels != 3) {
+            p->color = -1;
+            p->scale = 1.0;
+            for (int c = 0; c < 4; c++) p->mean[c] = 0.0f, p->std[c] = 1.0f;
+            return RECTIFY_OK;
+        }
+    }
     if ((st = rx_json_check_keys(c, pre, "\"input.preprocess\"", preprocess_fields))) return st;
     const char *color;
     if ((st = rx_json_string(c, pre, "color", false, channels == 1 ? "gray" : "rgb", 8, &color))) return st;
@@ -407,9 +417,14 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
     if ((st = rx_plan(m, err))) goto fail;
 
     const char *weights_name, *labels_name;
+    char path[8192];
     if ((st = rx_json_string(&c, root, "weights", false, "weights.safetensors", 4096, &weights_name))) goto fail;
     if ((st = rx_json_string(&c, root, "labels", false, NULL, 4096, &labels_name))) goto fail;
-    char path[8192];
+    if (!labels_name && dir) { /* labels.txt beside model.json, when there is one */
+        snprintf(path, sizeof path, "%s/labels.txt", dir);
+        struct stat sb;
+        if (stat(path, &sb) == 0) labels_name = "labels.txt";
+    }
     m->graph_only = options->graph_only;
     if (!options->graph_only) {
         if (weights) {

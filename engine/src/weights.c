@@ -176,6 +176,18 @@ rectify_status rx_bind_weights(rectify_model *m, const char *file, rectify_error
                           m->tensors[entries[i - 1].tensor].name, m->tensors[entries[i].tensor].name);
             goto done;
         }
+    /* ... and, as the safetensors format requires, no bytes between them. */
+    uint64_t covered = 0;
+    for (int i = 0; i < count && !st; i++) {
+        if (entries[i].begin > covered)
+            st = rx_cfail(&c, RECTIFY_ERR_INVALID, "bytes %llu..%llu of the data belong to no tensor",
+                          (unsigned long long)covered, (unsigned long long)entries[i].begin);
+        covered = entries[i].end;
+    }
+    if (!st && covered != data_size)
+        st = rx_cfail(&c, RECTIFY_ERR_INVALID, "%llu bytes after the last tensor belong to no tensor",
+                      (unsigned long long)(data_size - covered));
+    if (st) goto done;
     /* Bind: F32 aligned in place, the rest widened into m->owned. */
     int64_t owned = 0;
     for (int i = 0; i < count; i++) {

@@ -29,11 +29,11 @@ rectify_status rx_parse_window(rx_ctx *c, const cJSON *j, rx_window *w, bool str
 
 int64_t rx_window_out(int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1, int64_t d, bool ceil_mode)
 {
-    int64_t span = d * (k - 1) + 1;
-    int64_t room = in + p0 + p1 - span;
-    if (room < 0) return 0;
-    int64_t out = (ceil_mode ? (room + s - 1) / s : room / s) + 1;
-    /* PyTorch: the last window must start inside the input or its left padding. */
-    if (ceil_mode && (out - 1) * s >= in + p0) out--;
+    /* PyTorch: floor((in + pads - span + (ceil ? s - 1 : 0)) / s) + 1, the
+       division rounding towards minus infinity. */
+    int64_t num = in + p0 + p1 - (d * (k - 1) + 1) + (ceil_mode ? s - 1 : 0);
+    int64_t out = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+    /* The last window must start inside the input or its left padding. */
+    if (ceil_mode && out > 0 && (out - 1) * s >= in + p0) out--;
     return out;
 }

@@ -1,0 +1,44 @@
+/* support.h: what the test suites share: a seeded RNG, an in-memory
+   safetensors writer, loading a model from JSON text, and the plain
+   reference operators (reference.c) the engine is checked against. */
+#ifndef TEST_SUPPORT_H
+#define TEST_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rectify.h"
+
+typedef struct rng { uint64_t s; } rng;
+uint64_t rng_next(rng *r);
+int rng_int(rng *r, int lo, int hi);            /* inclusive */
+float rng_float(rng *r, float lo, float hi);
+
+typedef struct ttensor {
+    const char *name;
+    int rank;
+    int64_t shape[4];
+    const float *data;
+} ttensor;
+
+/* A safetensors file in memory (malloc'd). */
+unsigned char *st_build(const ttensor *t, int n, size_t *size);
+/* Loads json + tensors; returns NULL and fills err on failure. */
+rectify_model *load_json(const char *json, const ttensor *t, int n, rectify_error *err);
+/* Runs one sample (or a batch) and copies output 0 into out (malloc'd). */
+float *run_model(const rectify_model *m, const float *in, int batch, int threads, int64_t *count);
+/* max |a - b| / max |b| */
+double rel_error(const float *a, const double *b, int64_t n);
+
+/* Plain references, double accumulation, NCHW, one sample. */
+typedef struct ref_window { int kh, kw, sh, sw, pt, pl, pb, pr, dh, dw; } ref_window;
+int ref_out_size(int in, int k, int s, int p0, int p1, int d, int ceil_mode);
+void ref_conv(const float *x, int c, int h, int w, const float *weight, const float *bias, int cout,
+              int groups, ref_window win, double *y, int oh, int ow);
+void ref_maxpool(const float *x, int c, int h, int w, ref_window win, double *y, int oh, int ow);
+void ref_avgpool(const float *x, int c, int h, int w, ref_window win, int include_pad, double *y, int oh,
+                 int ow);
+void ref_dense(const float *x, int n, const float *weight, const float *bias, int units, double *y);
+void ref_softmax(const float *x, int c, int plane, double *y);
+
+#endif

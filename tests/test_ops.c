@@ -1,0 +1,220 @@
+/* test_ops.c: every operator against the plain reference (reference.c) on
+   many random shapes, strides, paddings, dilations and groups, with 1 and 2
+   threads and a batch of 2. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "support.h"
+
+#define TOLERANCE 1e-5
+
+static float *random_floats(rng *r, int64_t n, float lo, float hi)
+{
+    float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+    for (int64_t i = 0; i < n; i++) p[i] = rng_float(r, lo, hi);
+    return p;
+}
+
+/* Runs the model with batch 1 and 2 on 1 and 2 threads: each result must be
+   within TOLERANCE of the reference `want` (one sample; the batch repeats
+   the input). */
+static void check_runs(const rectify_model *m, const float *in, int64_t in_n, const double *want,
+                       int64_t want_n, const char *what)
+{
+    float *in2 = malloc((size_t)in_n * 2 * sizeof *in2);
+    for (int64_t i = 0; i < in_n; i++) in2[i] = in2[in_n + i] = in[i];
+    for (int threads = 1; threads <= 2; threads++)
+        for (int batch = 1; batch <= 2; batch++) {
+            int64_t count = 0;
+            float *got = run_model(m, batch == 1 ? in : in2, batch, threads, &count);
+            cr_assert_not_null(got, "%s: run failed", what);
+            cr_assert_eq(count, want_n * batch, "%s: %lld outputs, want %lld", what, (long long)count,
+                         (long long)(want_n * batch));
+            for (int b = 0; b < batch; b++) {
+                double e = rel_error(got + b * want_n, want, want_n);
+                cr_assert(e <= TOLERANCE, "%s (threads %d, batch %d, sample %d): relative error %g", what,
+                          threads, batch, b, e);
+            }
+            free(got);
+        }
+    free(in2);
+}
+
+static void random_window(rng *r, ref_window *w, int max_k, int allow_dilation)
+{
+    w->kh = rng_int(r, 1, max_k), w->kw = rng_int(r, 1, max_k);
+    w->sh = rng_int(r, 1, 3), w->sw = rng_int(r, 1, 3);
+    w->dh = allow_dilation ? rng_int(r, 1, 3) : 1, w->dw = allow_dilation ? rng_int(r, 1, 3) : 1;
+    w->pt = rng_int(r, 0, 3), w->pl = rng_int(r, 0, 3);
+    bool symmetric = rng_int(r, 0, 1);
+    w->pb = symmetric ? w->pt : rng_int(r, 0, 3);
+    w->pr = symmetric ? w->pl : rng_int(r, 0, 3);
+}
+
+Test(ops, conv_matches_reference_on_random_shapes)
+{
+    rng r = {1};
+    int tested = 0, rejected = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        int groups = 1;
+        switch (rng_int(&r, 0, 3)) {
+        case 1: groups = 2; break;
+        case 2: groups = rng_int(&r, 3, 6); break; /* depthwise below */
+        default: break;
+        }
+        int cin = groups * rng_int(&r, 1, 4);
+        int cout = groups * rng_int(&r, 1, 5);
+        if (groups > 2) cin = cout = groups; /* depthwise */
+        int h = rng_int(&r, 1, 24), w = rng_int(&r, 1, 24);
+        if (trial % 50 == 0) cout = groups * 70; /* more filters than one task's rows */
+        if (trial % 37 == 0) h = 40, w = 37;      /* more pixels than one panel */
+        ref_window win;
+        random_window(&r, &win, 5, 1);
+        int bias = rng_int(&r, 0, 3) != 0;
+        int oh = ref_out_size(h, win.kh, win.sh, win.pt, win.pb, win.dh, 0);
+        int ow = ref_out_size(w, win.kw, win.sw, win.pl, win.pr, win.dw, 0);
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+                 "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":[%d,%d],"
+                 "\"stride\":[%d,%d],\"padding\":[%d,%d,%d,%d],\"dilation\":[%d,%d],\"groups\":%d,\"bias\":%s}]}",
+                 cin, h, w, cout, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb, win.pr, win.dh,
+                 win.dw, groups, bias ? "true" : "false");
+        int64_t wn = (int64_t)cout * (cin / groups) * win.kh * win.kw;
+        float *weight = random_floats(&r, wn, -1, 1), *b = random_floats(&r, cout, -1, 1);
+        ttensor t[2] = {{"c.weight", 4, {cout, cin / groups, win.kh, win.kw}, weight}, {"c.bias", 1, {cout}, b}};
+        rectify_error err;
+        rectify_model *m = load_json(json, t, bias ? 2 : 1, &err);
+        if (oh < 1 || ow < 1) {
+            cr_assert_null(m, "conv with no output pixels must be rejected: %s", json);
+            cr_assert_eq(err.status, RECTIFY_ERR_INVALID);
+            cr_assert(strstr(err.message, "larger than the padded input"), "message: %s", err.message);
+            rejected++;
+        } else {
+            cr_assert_not_null(m, "%s\n%s", err.message, json);
+            int64_t in_n = (int64_t)cin * h * w;
+            float *in = random_floats(&r, in_n, -2, 2);
+            double *want = malloc((size_t)cout * oh * ow * sizeof *want);
+            ref_conv(in, cin, h, w, weight, bias ? b : NULL, cout, groups, win, want, oh, ow);
+            check_runs(m, in, in_n, want, (int64_t)cout * oh * ow, json);
+            free(in), free(want);
+            rectify_model_destroy(m);
+            tested++;
+        }
+        free(weight), free(b);
+    }
+    cr_assert(tested > 150 && rejected > 0, "tested %d, rejected %d", tested, rejected);
+}
+
+static void pool_case(rng *r, bool max)
+{
+    int tested = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        ref_window win;
+        random_window(r, &win, 4, max);
+        /* PyTorch: padding at most half the kernel */
+        if (2 * win.pt > win.kh) win.pt = win.kh / 2;
+        if (2 * win.pb > win.kh) win.pb = win.kh / 2;
+        if (2 * win.pl > win.kw) win.pl = win.kw / 2;
+        if (2 * win.pr > win.kw) win.pr = win.kw / 2;
+        int ceil_mode = rng_int(r, 0, 1), include_pad = rng_int(r, 0, 1);
+        int c = rng_int(r, 1, 5), h = rng_int(r, 1, 20), w = rng_int(r, 1, 20);
+        int oh = ref_out_size(h, win.kh, win.sh, win.pt, win.pb, win.dh, ceil_mode);
+        int ow = ref_out_size(w, win.kw, win.sw, win.pl, win.pr, win.dw, ceil_mode);
+        char json[1024], extra[128] = "";
+        if (max) snprintf(extra, sizeof extra, ",\"dilation\":[%d,%d]", win.dh, win.dw);
+        else snprintf(extra, sizeof extra, ",\"count_include_pad\":%s", include_pad ? "true" : "false");
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+                 "\"layers\":[{\"name\":\"p\",\"op\":\"%s\",\"kernel\":[%d,%d],\"stride\":[%d,%d],"
+                 "\"padding\":[%d,%d,%d,%d],\"ceil_mode\":%s%s}]}",
+                 c, h, w, max ? "maxpool" : "avgpool", win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb,
+                 win.pr, ceil_mode ? "true" : "false", extra);
+        rectify_error err;
+        rectify_model *m = load_json(json, NULL, 0, &err);
+        if (oh < 1 || ow < 1) {
+            cr_assert_null(m, "pool with no output must be rejected: %s", json);
+            continue;
+        }
+        cr_assert_not_null(m, "%s\n%s", err.message, json);
+        int64_t in_n = (int64_t)c * h * w;
+        float *in = random_floats(r, in_n, -2, 2);
+        double *want = malloc((size_t)c * oh * ow * sizeof *want);
+        if (max) ref_maxpool(in, c, h, w, win, want, oh, ow);
+        else ref_avgpool(in, c, h, w, win, include_pad, want, oh, ow);
+        check_runs(m, in, in_n, want, (int64_t)c * oh * ow, json);
+        free(in), free(want);
+        rectify_model_destroy(m);
+        tested++;
+    }
+    cr_assert(tested > 150, "only %d pools tested", tested);
+}
+
+Test(ops, maxpool_matches_reference_on_random_shapes) { rng r = {2}; pool_case(&r, true); }
+Test(ops, avgpool_matches_reference_on_random_shapes) { rng r = {3}; pool_case(&r, false); }
+
+Test(ops, dense_relu_softmax_global_avgpool_flatten_match_reference)
+{
+    rng r = {4};
+    for (int trial = 0; trial < 60; trial++) {
+        int c = rng_int(&r, 1, 6), h = rng_int(&r, 1, 9), w = rng_int(&r, 1, 9), units = rng_int(&r, 1, 70);
+        int bias = rng_int(&r, 0, 1);
+        char json[1024];
+        /* gap -> flatten -> dense -> relu, and a softmax over the image's
+           channels as a second output */
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+                 "\"layers\":[{\"name\":\"g\",\"op\":\"global_avgpool\"},{\"name\":\"f\",\"op\":\"flatten\"},"
+                 "{\"name\":\"d\",\"op\":\"dense\",\"units\":%d,\"bias\":%s},{\"name\":\"r\",\"op\":\"relu\"},"
+                 "{\"name\":\"s\",\"op\":\"softmax\",\"inputs\":[\"input\"]},"
+                 "{\"name\":\"s2\",\"op\":\"softmax\",\"inputs\":[\"d\"]}],\"outputs\":[\"r\",\"s\",\"s2\"]}",
+                 c, h, w, units, bias ? "true" : "false");
+        float *weight = random_floats(&r, (int64_t)units * c, -1, 1), *b = random_floats(&r, units, -1, 1);
+        ttensor t[2] = {{"d.weight", 2, {units, c}, weight}, {"d.bias", 1, {units}, b}};
+        rectify_error err;
+        rectify_model *m = load_json(json, t, bias ? 2 : 1, &err);
+        cr_assert_not_null(m, "%s", err.message);
+        int64_t in_n = (int64_t)c * h * w;
+        float *in = random_floats(&r, in_n, -3, 3);
+        float *pooled = malloc((size_t)c * sizeof *pooled);
+        for (int ch = 0; ch < c; ch++) {
+            double s = 0;
+            for (int i = 0; i < h * w; i++) s += in[ch * h * w + i];
+            pooled[ch] = (float)(s / (h * w));
+        }
+        double *dense = malloc((size_t)units * sizeof *dense), *relu = malloc((size_t)units * sizeof *relu);
+        ref_dense(pooled, c, weight, bias ? b : NULL, units, dense);
+        for (int u = 0; u < units; u++) relu[u] = dense[u] > 0 ? dense[u] : 0;
+        double *soft = malloc((size_t)in_n * sizeof *soft), *soft2 = malloc((size_t)units * sizeof *soft2);
+        ref_softmax(in, c, h * w, soft);
+        float *dense_f = malloc((size_t)units * sizeof *dense_f);
+        for (int u = 0; u < units; u++) dense_f[u] = (float)dense[u];
+        ref_softmax(dense_f, units, 1, soft2);
+        for (int threads = 1; threads <= 2; threads++) {
+            rectify_session_options o = {.threads = threads};
+            rectify_session *s;
+            cr_assert_eq(rectify_session_create(m, &o, &s, &err), RECTIFY_OK, "%s", err.message);
+            cr_assert_eq(rectify_session_run(s, in, (size_t)in_n, &err), RECTIFY_OK, "%s", err.message);
+            rectify_tensor o0, o1, o2;
+            cr_assert_eq(rectify_session_output(s, 0, &o0), RECTIFY_OK);
+            cr_assert_eq(rectify_session_output(s, 1, &o1), RECTIFY_OK);
+            cr_assert_eq(rectify_session_output(s, 2, &o2), RECTIFY_OK);
+            cr_assert_eq(o0.elements, units);
+            cr_assert_eq(o1.elements, in_n);
+            cr_assert(rel_error(o0.data, relu, units) < TOLERANCE, "dense+relu");
+            cr_assert(rel_error(o1.data, soft, in_n) < TOLERANCE, "softmax over channels");
+            cr_assert(rel_error(o2.data, soft2, units) < 1e-4, "softmax over features");
+            /* relu's zeros are exact: count them against the reference */
+            int64_t zeros = 0;
+            for (int u = 0; u < units; u++) zeros += !(dense[u] > 0);
+            rectify_layer_stats st;
+            cr_assert_eq(rectify_session_layer_stats(s, rectify_model_find_layer(m, "r"), &st), RECTIFY_OK);
+            cr_assert_eq(st.elements, units);
+            cr_assert_eq(st.zeros, zeros, "relu zeros %lld, want %lld", (long long)st.zeros, (long long)zeros);
+            rectify_session_destroy(s);
+        }
+        free(weight), free(b), free(in), free(pooled), free(dense), free(relu), free(soft), free(soft2), free(dense_f);
+        rectify_model_destroy(m);
+    }
+}

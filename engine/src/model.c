@@ -436,6 +436,7 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
             st = rx_bind_weights(m, "weights", err);
         } else if (dir || options->weights_path) {
             if (options->weights_path) snprintf(path, sizeof path, "%s", options->weights_path);
+            else if (weights_name[0] == '/') snprintf(path, sizeof path, "%s", weights_name);
             else snprintf(path, sizeof path, "%s/%s", dir, weights_name);
             if (!(st = rx_map_file(path, &m->weights, err))) st = rx_bind_weights(m, path, err);
         } else {
@@ -451,7 +452,8 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
             if (!copy) { st = rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory"); goto fail; }
             snprintf(path, sizeof path, "labels");
         } else {
-            snprintf(path, sizeof path, "%s/%s", dir, labels_name);
+            if (labels_name[0] == '/') snprintf(path, sizeof path, "%s", labels_name);
+            else snprintf(path, sizeof path, "%s/%s", dir, labels_name);
             if ((st = rx_read_file(path, RECTIFY_MAX_JSON_BYTES, &copy, &size, err))) goto fail;
         }
         if ((st = parse_labels(m, copy, path, err))) goto fail;

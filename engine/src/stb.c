@@ -47,5 +47,8 @@ void rx_stb_free(unsigned char *p) { stbi_image_free(p); }
 int rx_stb_resize(const unsigned char *in, int w, int h, int stride, unsigned char *out, int ow, int oh,
                   int channels)
 {
-    return stbir_resize_uint8(in, w, h, stride, out, ow, oh, 0, channels);
+    /* The triangle (bilinear) filter, widened when shrinking so every source
+       pixel counts: what PIL's BILINEAR does, and what torchvision users had. */
+    return stbir_resize_uint8_generic(in, w, h, stride, out, ow, oh, 0, channels, STBIR_ALPHA_CHANNEL_NONE, 0,
+                                      STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, NULL);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Counts test cases from meson's testlog.json: a Criterion suite counts its
-own cases (from its 'Synthesis:' line), any other test counts as one.
+own cases (from its 'Synthesis:' line), a script its own 'N passed, N failed'
+line, any other test counts as one.
 
   test_counts.py TESTLOG LABEL     one line per build: "LABEL passed failed"
   test_counts.py --total FILE      sums those lines and prints the closing
@@ -12,6 +13,7 @@ import re
 import sys
 
 SYNTHESIS = re.compile(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)")
+PLAIN = re.compile(r"^(\d+) passed, (\d+) failed", re.M)
 
 
 def count(testlog, label):
@@ -22,8 +24,14 @@ def count(testlog, label):
                 continue
             t = json.loads(line)
             ok = t.get("result") in ("OK", "EXPECTEDFAIL", "SKIP")
-            m = SYNTHESIS.search((t.get("stdout") or "") + (t.get("stderr") or ""))
-            if m:
+            out = (t.get("stdout") or "") + (t.get("stderr") or "")
+            m = SYNTHESIS.search(out)
+            plain = PLAIN.findall(out)
+            if plain:  # a script that counts its own cases (its last such line)
+                p, fl = map(int, plain[-1])
+                passed += p
+                failed += fl + (1 if not ok and fl == 0 else 0)
+            elif m:
                 tested, passing, failing, crashing = map(int, m.groups())
                 passed += passing
                 failed += failing + crashing

@@ -94,11 +94,26 @@ typedef struct rectify_error {
 /* A short constant name for a status, e.g. "invalid". */
 RECTIFY_API const char *rectify_status_name(rectify_status status);
 
+/* ---- Memory. ---- */
+
+/* An allocator for everything a model and its sessions keep: the model,
+   its widened weights, activation buffers, statistics. alloc returns memory
+   aligned for any type (as malloc does) or NULL; free accepts NULL. Memory
+   used only during a call (JSON parsing, image decoding) comes from malloc.
+   The hook must be thread-safe when sessions are made on several threads. */
+typedef struct rectify_allocator {
+    void *(*alloc)(void *user, size_t size);
+    void (*free)(void *user, void *ptr);
+    void *user;
+} rectify_allocator;
+
 /* ---- Models. ---- */
 
 typedef struct rectify_model rectify_model;
 
 typedef struct rectify_load_options {
+    /* The allocator for the model and its sessions; NULL: malloc and free. */
+    const rectify_allocator *allocator;
     /* Load the graph only, without weights: enough for summaries and for
        writing initial weights. Such a model cannot create sessions. */
     int graph_only;

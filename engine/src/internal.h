@@ -98,7 +98,7 @@ typedef struct rx_blob {
     bool mapped;
 } rx_blob;
 rectify_status rx_map_file(const char *path, rx_blob *blob, rectify_error *err);
-void rx_unmap(rx_blob *blob);
+void rx_unmap(const rectify_allocator *a, rx_blob *blob);
 
 typedef struct preprocess {
     int color;          /* 0 gray, 1 rgb, 2 bgr */
@@ -108,7 +108,17 @@ typedef struct preprocess {
     float mean[4], std[4];
 } rx_preprocess;
 
+/* alloc.c: every allocation the model and its sessions keep goes through
+   the caller's allocator (rectify_load_options.allocator). */
+void *rx_malloc(const rectify_allocator *a, size_t size);
+void *rx_calloc(const rectify_allocator *a, size_t count, size_t size); /* zeroed, overflow-checked */
+void *rx_grow(const rectify_allocator *a, void *p, size_t old_size, size_t new_size);
+void rx_free(const rectify_allocator *a, void *p);
+void *rx_malloc_aligned(const rectify_allocator *a, size_t size); /* 64-byte aligned */
+void rx_free_aligned(const rectify_allocator *a, void *p);
+
 struct rectify_model {
+    rectify_allocator allocator;
     char name[RECTIFY_MAX_NAME + 1];
     char input_name[RECTIFY_MAX_NAME + 1];
     rx_shape input;
@@ -117,7 +127,7 @@ struct rectify_model {
     rx_layer *layers;      /* execution order */
     int output_count;
     int *outputs;          /* layer indices */
-    int tensor_count;
+    int tensor_count, tensor_capacity;
     rx_tensor *tensors;
     /* plan */
     int buffer_count;

@@ -13,6 +13,9 @@ static const char *const top_fields[] = {"format", "version", "name", "descripti
 static const char *const input_fields[] = {"name", "shape", "preprocess", NULL};
 static const char *const preprocess_fields[] = {"color", "resize", "crop", "scale", "mean", "std", NULL};
 
+static void *default_alloc(void *user, size_t size) { (void)user; return malloc(size); }
+static void default_free(void *user, void *p) { (void)user; free(p); }
+
 static bool valid_name(const char *s)
 {
     for (; *s; s++)
@@ -25,24 +28,30 @@ static bool valid_name(const char *s)
 void rectify_model_destroy(rectify_model *m)
 {
     if (!m) return;
-    free(m->layers);
-    free(m->outputs);
-    free(m->tensors);
-    free(m->buffer_elements);
-    rx_unmap(&m->weights);
-    free(m->owned);
-    free(m->labels);
-    free(m->label_text);
-    free(m);
+    rectify_allocator a = m->allocator;
+    rx_free(&a, m->layers);
+    rx_free(&a, m->outputs);
+    rx_free(&a, m->tensors);
+    rx_free(&a, m->buffer_elements);
+    rx_unmap(&a, &m->weights);
+    rx_free(&a, m->owned);
+    rx_free(&a, m->labels);
+    rx_free(&a, m->label_text);
+    rx_free(&a, m);
 }
 
 rectify_status rx_declare_tensor(rx_ctx *c, rectify_model *m, rx_layer *l, const char *suffix,
                                  const rx_shape *shape, int64_t fan_in, int64_t fan_out, bool is_bias)
 {
     if (l->tensor_count == 0) l->tensor_first = m->tensor_count;
-    rx_tensor *grown = realloc(m->tensors, (size_t)(m->tensor_count + 1) * sizeof *grown);
-    if (!grown) return rx_cfail(c, RECTIFY_ERR_NOMEM, "out of memory");
-    m->tensors = grown;
+    if (m->tensor_count == m->tensor_capacity) {
+        int capacity = m->tensor_capacity ? 2 * m->tensor_capacity : 16;
+        rx_tensor *grown = rx_grow(&m->allocator, m->tensors, (size_t)m->tensor_count * sizeof *grown,
+                                   (size_t)capacity * sizeof *grown);
+        if (!grown) return rx_cfail(c, RECTIFY_ERR_NOMEM, "out of memory");
+        m->tensors = grown;
+        m->tensor_capacity = capacity;
+    }
     rx_tensor *t = &m->tensors[m->tensor_count++];
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s.%s", l->name, suffix);
@@ -279,7 +288,7 @@ static rectify_status parse_layers(rx_ctx *c, const cJSON *root, rectify_model *
             goto done;
         }
     }
-    m->layers = calloc((size_t)n, sizeof *m->layers);
+    m->layers = rx_calloc(&m->allocator, (size_t)n, sizeof *m->layers);
     shapes = calloc((size_t)n, sizeof *shapes);
     if (!m->layers || !shapes) { st = rx_cfail(c, RECTIFY_ERR_NOMEM, "out of memory"); goto done; }
     m->layer_count = n;
@@ -317,7 +326,7 @@ static rectify_status parse_layers(rx_ctx *c, const cJSON *root, rectify_model *
     if (outputs) {
         int k = cJSON_IsArray(outputs) ? cJSON_GetArraySize(outputs) : -1;
         if (k < 1 || k > RECTIFY_MAX_LAYERS) { st = rx_cfail(c, RECTIFY_ERR_INVALID, "\"outputs\" must be a non-empty array of layer names"); goto done; }
-        m->outputs = calloc((size_t)k, sizeof *m->outputs);
+        m->outputs = rx_calloc(&m->allocator, (size_t)k, sizeof *m->outputs);
         if (!m->outputs) { st = rx_cfail(c, RECTIFY_ERR_NOMEM, "out of memory"); goto done; }
         int e = 0;
         for (const cJSON *x = outputs->child; x; x = x->next, e++) {
@@ -337,7 +346,7 @@ static rectify_status parse_layers(rx_ctx *c, const cJSON *root, rectify_model *
         }
         m->output_count = k;
     } else {
-        m->outputs = calloc(1, sizeof *m->outputs);
+        m->outputs = rx_calloc(&m->allocator, 1, sizeof *m->outputs);
         if (!m->outputs) { st = rx_cfail(c, RECTIFY_ERR_NOMEM, "out of memory"); goto done; }
         m->outputs[0] = position[n - 1];
         m->output_count = 1;
@@ -351,13 +360,16 @@ done:
     return st;
 }
 
-static rectify_status parse_labels(rectify_model *m, char *text, const char *file, rectify_error *err)
+static rectify_status parse_labels(rectify_model *m, const char *source, const char *file, rectify_error *err)
 {
-    m->label_text = text;
+    size_t size = strlen(source) + 1;
+    char *text = m->label_text = rx_malloc(&m->allocator, size);
+    if (!text) return rx_fail(err, RECTIFY_ERR_NOMEM, "%s: out of memory", file);
+    memcpy(text, source, size);
     int lines = 0;
     for (char *p = text; *p; p++) lines += *p == '\n';
     lines++;
-    m->labels = calloc((size_t)lines, sizeof *m->labels);
+    m->labels = rx_calloc(&m->allocator, (size_t)lines, sizeof *m->labels);
     if (!m->labels) return rx_fail(err, RECTIFY_ERR_NOMEM, "%s: out of memory", file);
     int n = 0;
     for (char *p = text; *p;) {
@@ -390,8 +402,12 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
     *out = NULL;
     rectify_load_options none = {0};
     if (!options) options = &none;
-    rectify_model *m = calloc(1, sizeof *m);
+    rectify_allocator a = {default_alloc, default_free, NULL};
+    if (options->allocator) a = *options->allocator;
+    if (!a.alloc || !a.free) return rx_fail(err, RECTIFY_ERR_ARGUMENT, "the allocator needs both alloc and free");
+    rectify_model *m = rx_calloc(&a, 1, sizeof *m);
     if (!m) return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory");
+    m->allocator = a;
     rx_ctx c = {.err = err, .file = json_label};
     cJSON *root = NULL;
     rectify_status st = rx_json_parse(&c, json, json_size, &root);
@@ -428,11 +444,10 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
     m->graph_only = options->graph_only;
     if (!options->graph_only) {
         if (weights) {
-            void *copy = malloc(weights_size ? weights_size : 1);
+            void *copy = rx_malloc(&m->allocator, weights_size);
             if (!copy) { st = rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory copying the weights"); goto fail; }
             memcpy(copy, weights, weights_size);
             m->weights = (rx_blob){copy, weights_size, false};
-            if (!weights_size) free(copy), m->weights.data = (const unsigned char *)"";
             st = rx_bind_weights(m, "weights", err);
         } else if (dir || options->weights_path) {
             if (options->weights_path) snprintf(path, sizeof path, "%s", options->weights_path);
@@ -445,18 +460,18 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
         if (st) goto fail;
     }
     if (labels_text || (labels_name && dir)) {
-        char *copy;
+        char *file_text = NULL;
         size_t size;
         if (labels_text) {
-            copy = strdup(labels_text);
-            if (!copy) { st = rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory"); goto fail; }
             snprintf(path, sizeof path, "labels");
         } else {
             if (labels_name[0] == '/') snprintf(path, sizeof path, "%s", labels_name);
             else snprintf(path, sizeof path, "%s/%s", dir, labels_name);
-            if ((st = rx_read_file(path, RECTIFY_MAX_JSON_BYTES, &copy, &size, err))) goto fail;
+            if ((st = rx_read_file(path, RECTIFY_MAX_JSON_BYTES, &file_text, &size, err))) goto fail;
         }
-        if ((st = parse_labels(m, copy, path, err))) goto fail;
+        st = parse_labels(m, labels_text ? labels_text : file_text, path, err);
+        free(file_text);
+        if (st) goto fail;
     }
     cJSON_Delete(root);
     *out = m;

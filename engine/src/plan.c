@@ -33,9 +33,9 @@ rectify_status rx_plan(rectify_model *m, rectify_error *err)
     const int n = m->layer_count;
     /* last_use[i + 1] for layer i; last_use[0] for the model input. */
     int *last_use = malloc((size_t)(n + 1) * sizeof *last_use);
-    pool p = {calloc((size_t)n + 1, sizeof *p.elements), calloc((size_t)n + 1, sizeof *p.busy), 0};
+    pool p = {rx_calloc(&m->allocator, (size_t)n + 1, sizeof *p.elements), calloc((size_t)n + 1, sizeof *p.busy), 0};
     if (!last_use || !p.elements || !p.busy) {
-        free(last_use), free(p.elements), free(p.busy);
+        free(last_use), rx_free(&m->allocator, p.elements), free(p.busy);
         return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory planning buffers");
     }
     for (int i = 0; i <= n; i++) last_use[i] = i - 1; /* unread: dead once written */

@@ -28,22 +28,17 @@ struct rectify_session {
     bool ran;
 };
 
-static void *aligned(size_t bytes)
-{
-    void *p = NULL;
-    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
-}
-
 void rectify_session_destroy(rectify_session *s)
 {
     if (!s) return;
-    free(s->arena);
-    free(s->buffers);
-    free(s->scratch);
-    free(s->sample_channel);
-    free(s->channel_arena);
-    free(s->stats);
-    free(s);
+    const rectify_allocator *a = &s->model->allocator;
+    rx_free_aligned(a, s->arena);
+    rx_free(a, s->buffers);
+    rx_free_aligned(a, s->scratch);
+    rx_free(a, s->sample_channel);
+    rx_free(a, s->channel_arena);
+    rx_free(a, s->stats);
+    rx_free(a, s);
 }
 
 static int default_threads(void)
@@ -56,9 +51,9 @@ static int default_threads(void)
 static rectify_status ensure_scratch(rectify_session *s, int threads, rectify_error *err)
 {
     if (threads <= s->scratch_threads || s->model->max_scratch == 0) return RECTIFY_OK;
-    float *p = aligned((size_t)s->model->max_scratch * (size_t)threads * sizeof(float));
+    float *p = rx_malloc_aligned(&s->model->allocator, (size_t)s->model->max_scratch * (size_t)threads * sizeof(float));
     if (!p) return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory for %d threads' scratch", threads);
-    free(s->scratch);
+    rx_free_aligned(&s->model->allocator, s->scratch);
     s->scratch = p;
     s->scratch_threads = threads;
     return RECTIFY_OK;
@@ -89,7 +84,8 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     if (!options) options = &none;
     if (options->threads < 0 || options->batch < 0 || options->batch > RECTIFY_MAX_BATCH)
         return rx_fail(err, RECTIFY_ERR_ARGUMENT, "threads must be >= 0 and batch in 0..%d", RECTIFY_MAX_BATCH);
-    rectify_session *s = calloc(1, sizeof *s);
+    const rectify_allocator *a = &m->allocator;
+    rectify_session *s = rx_calloc(a, 1, sizeof *s);
     if (!s) return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory");
     s->model = m;
     s->threads = options->threads ? options->threads : default_threads();
@@ -105,11 +101,11 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
         channels += c;
         if (c > max_channels) max_channels = c;
     }
-    s->arena = aligned((size_t)total * sizeof(float));
-    s->buffers = calloc((size_t)m->buffer_count, sizeof *s->buffers);
-    s->sample_channel = calloc((size_t)(max_channels * s->batch), sizeof *s->sample_channel);
-    s->channel_arena = calloc((size_t)channels + 1, sizeof *s->channel_arena);
-    s->stats = calloc((size_t)m->layer_count, sizeof *s->stats);
+    s->arena = rx_malloc_aligned(a, (size_t)total * sizeof(float));
+    s->buffers = rx_calloc(a, (size_t)m->buffer_count, sizeof *s->buffers);
+    s->sample_channel = rx_calloc(a, (size_t)(max_channels * s->batch), sizeof *s->sample_channel);
+    s->channel_arena = rx_calloc(a, (size_t)channels + 1, sizeof *s->channel_arena);
+    s->stats = rx_calloc(a, (size_t)m->layer_count, sizeof *s->stats);
     if (!s->arena || !s->buffers || !s->sample_channel || !s->channel_arena || !s->stats) goto nomem;
     int64_t offset = 0;
     for (int b = 0; b < m->buffer_count; b++) {

@@ -122,8 +122,7 @@ rectify_status rx_map_file(const char *path, rx_blob *blob, rectify_error *err)
     }
     if (st.st_size == 0) {
         close(fd);
-        blob->data = (const unsigned char *)"";
-        return RECTIFY_OK;
+        return RECTIFY_OK; /* empty: data stays NULL, size 0 */
     }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
@@ -134,10 +133,10 @@ rectify_status rx_map_file(const char *path, rx_blob *blob, rectify_error *err)
     return RECTIFY_OK;
 }
 
-void rx_unmap(rx_blob *blob)
+void rx_unmap(const rectify_allocator *a, rx_blob *blob)
 {
     if (blob->mapped) munmap((void *)blob->data, blob->size);
-    else if (blob->size) free((void *)blob->data);
+    else if (blob->data) rx_free(a, (void *)blob->data);
     memset(blob, 0, sizeof *blob);
 }
 

@@ -122,7 +122,7 @@ rectify_status rx_bind_weights(rectify_model *m, const char *file, rectify_error
     rx_ctx c = {.err = err, .file = file};
     const unsigned char *data = m->weights.data;
     size_t size = m->weights.size;
-    if (size < 8) return rx_cfail(&c, RECTIFY_ERR_PARSE, "%zu bytes: too short for a safetensors file", size);
+    if (size < 8 || !data) return rx_cfail(&c, RECTIFY_ERR_PARSE, "%zu bytes: too short for a safetensors file", size);
     uint64_t header = 0;
     for (int i = 7; i >= 0; i--) header = header << 8 | data[i];
     if (header > RECTIFY_MAX_HEADER_BYTES)
@@ -196,7 +196,7 @@ rectify_status rx_bind_weights(rectify_model *m, const char *file, rectify_error
         if (!direct) owned += m->tensors[e->tensor].elements;
     }
     if (owned) {
-        m->owned = malloc((size_t)owned * sizeof *m->owned);
+        m->owned = rx_calloc(&m->allocator, (size_t)owned, sizeof *m->owned);
         if (!m->owned) { st = rx_cfail(&c, RECTIFY_ERR_NOMEM, "out of memory widening %lld weights", (long long)owned); goto done; }
     }
     float *next = m->owned;

@@ -39,6 +39,8 @@ rectify_status rx_pool_infer(rx_ctx *c, rx_layer *l, const rx_shape *in);
 void rx_op_names(char *buf, size_t size);
 
 extern const rx_op rx_op_conv, rx_op_maxpool, rx_op_avgpool, rx_op_global_avgpool,
-    rx_op_dense, rx_op_relu, rx_op_flatten, rx_op_softmax;
+    rx_op_dense, rx_op_relu, rx_op_flatten, rx_op_softmax,
+    rx_op_concat,
+    rx_op_add;
 
 #endif

@@ -7,6 +7,8 @@
 static const rx_op *const table[] = {
     &rx_op_conv, &rx_op_maxpool, &rx_op_avgpool, &rx_op_global_avgpool,
     &rx_op_dense, &rx_op_relu, &rx_op_flatten, &rx_op_softmax,
+    &rx_op_concat,
+    &rx_op_add,
 };
 
 const rx_op *rx_find_op(const char *name)

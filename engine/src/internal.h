@@ -55,6 +55,7 @@ typedef struct rx_layer {
     int tensor_first, tensor_count; /* its weight tensors in model->tensors */
     int buffer;                     /* activation buffer it writes */
     bool in_place;                  /* that buffer is its first input's */
+    float *packed;                  /* weights repacked by op->prepare */
     int json_index;                 /* position in model.json's "layers" */
 } rx_layer;
 

@@ -29,6 +29,7 @@ void rectify_model_destroy(rectify_model *m)
 {
     if (!m) return;
     rectify_allocator a = m->allocator;
+    for (int i = 0; m->layers && i < m->layer_count; i++) rx_free_aligned(&a, m->layers[i].packed);
     rx_free(&a, m->layers);
     rx_free(&a, m->outputs);
     rx_free(&a, m->tensors);
@@ -392,6 +393,16 @@ static rectify_status parse_labels(rectify_model *m, const char *source, const c
     return RECTIFY_OK;
 }
 
+static rectify_status prepare_layers(rectify_model *m, rectify_error *err)
+{
+    for (int i = 0; i < m->layer_count; i++) {
+        rx_layer *l = &m->layers[i];
+        rectify_status st = l->op->prepare ? l->op->prepare(m, l, err) : RECTIFY_OK;
+        if (st) return st;
+    }
+    return RECTIFY_OK;
+}
+
 /* The shared loader: json text; weights either from `weights` (memory) or
    from the file the JSON names, relative to `dir`. */
 static rectify_status load(const char *json, size_t json_size, const char *dir, const char *json_label,
@@ -449,11 +460,13 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
             memcpy(copy, weights, weights_size);
             m->weights = (rx_blob){copy, weights_size, false};
             st = rx_bind_weights(m, "weights", err);
+            if (!st) st = prepare_layers(m, err);
         } else if (dir || options->weights_path) {
             if (options->weights_path) snprintf(path, sizeof path, "%s", options->weights_path);
             else if (weights_name[0] == '/') snprintf(path, sizeof path, "%s", weights_name);
             else snprintf(path, sizeof path, "%s/%s", dir, weights_name);
             if (!(st = rx_map_file(path, &m->weights, err))) st = rx_bind_weights(m, path, err);
+            if (!st) st = prepare_layers(m, err);
         } else {
             st = rx_fail(err, RECTIFY_ERR_ARGUMENT, "no weights given (set graph_only to load the graph alone)");
         }

@@ -1,7 +1,8 @@
 /* conv.c: 2-D convolution with stride, asymmetric padding, dilation and
    groups (depthwise included). y = bias + sum over (c, ki, kj) of w * x.
-   The kernel is an implicit GEMM: each task packs the im2col panel of a few
-   output pixels (kernels/panel.c) and multiplies it by a block of filters. */
+   The kernel is an implicit GEMM: weights are packed once at load; each task
+   packs the im2col panel of a few output pixels, a cache block of k at a
+   time (kernels/im2col.c), and runs the micro-kernels over it (gemm.h). */
 #include <omp.h>
 #include <string.h>
 
@@ -52,55 +53,85 @@ static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_s
 
 static int64_t scratch(const rx_layer *l, const rx_shape *const *in)
 {
-    return in[0]->d[0] / l->p.groups * l->p.win.kh * l->p.win.kw * RX_PANEL_COLS;
+    (void)l, (void)in;
+    return RX_KC * RX_NR_MAX * RX_TILES;
+}
+
+/* Weights into blocks of RX_MR filters, k-major ([k][RX_MR], zero-padded),
+   per group: what the micro-kernel reads, in the order it reads it. */
+static rectify_status prepare(rectify_model *m, rx_layer *l, rectify_error *err)
+{
+    const rx_tensor *t = &m->tensors[l->tensor_first];
+    const int64_t groups = l->p.groups, filters = l->p.out_channels / groups, k = t->elements / l->p.out_channels;
+    const int64_t blocks = (filters + RX_MR - 1) / RX_MR;
+    float *packed = rx_malloc_aligned(&m->allocator, (size_t)(groups * blocks * k * RX_MR) * sizeof *packed);
+    if (!packed) return rx_fail(err, RECTIFY_ERR_NOMEM, "layer \"%s\": out of memory packing weights", l->name);
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t b = 0; b < blocks; b++) {
+            float *dst = packed + (g * blocks + b) * k * RX_MR;
+            for (int64_t kk = 0; kk < k; kk++)
+                for (int i = 0; i < RX_MR; i++) {
+                    int64_t f = b * RX_MR + i;
+                    dst[kk * RX_MR + i] = f < filters ? t->data[(g * filters + f) * k + kk] : 0.0f;
+                }
+        }
+    l->packed = packed;
+    return RECTIFY_OK;
 }
 
 static void run(const rx_exec *e)
 {
     const rx_layer *l = e->layer;
-    const rx_window *w = &l->p.win;
+    const rx_gemm_isa *isa = rx_gemm_select();
+    const int nr = isa->nr;
     rx_conv_geometry g = {
         .channels = e->in_shape[0]->d[0] / l->p.groups,
         .height = e->in_shape[0]->d[1], .width = e->in_shape[0]->d[2],
-        .out_height = l->out.d[1], .out_width = l->out.d[2], .win = *w,
+        .out_height = l->out.d[1], .out_width = l->out.d[2], .win = l->p.win,
     };
-    const int64_t groups = l->p.groups, cin = e->in_shape[0]->d[0];
-    const int64_t filters = l->p.out_channels / groups;       /* per group */
-    const int64_t k = g.channels * w->kh * w->kw;
-    const int64_t pixels = g.out_height * g.out_width;
-    const int64_t n_tiles = (pixels + RX_PANEL_COLS - 1) / RX_PANEL_COLS;
-    const int64_t m_tiles = (filters + RX_PANEL_ROWS - 1) / RX_PANEL_ROWS;
-    const int64_t tasks = e->batch * groups * n_tiles * m_tiles;
-    const float *weight = rx_weight(e->model, l, 0);
+    const int64_t groups = l->p.groups, cout = l->p.out_channels, filters = cout / groups;
+    const int64_t k = g.channels * g.win.kh * g.win.kw, pixels = g.out_height * g.out_width;
+    const int64_t tile = (int64_t)nr * RX_TILES, tiles = (pixels + tile - 1) / tile;
+    const int64_t blocks = (filters + RX_MR - 1) / RX_MR;
+    const int64_t in_plane = g.height * g.width, in_size = e->in_shape[0]->d[0] * in_plane;
     const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
-    const int64_t in_size = cin * g.height * g.width, out_size = rx_shape_elements(&l->out);
+    /* Enough tasks for every thread: split the filters when pixels are few. */
+    int64_t units = e->batch * groups * tiles, split = 1;
+    if (units < 4 * e->threads) split = (4 * e->threads + units - 1) / units;
+    if (split > blocks) split = blocks;
+    const int64_t tasks = units * split;
+    const int threads = tasks * k * RX_MR * tile < 65536 ? 1 : e->threads; /* tiny: no parallel region */
 
-    #pragma omp parallel num_threads(e->threads)
+    #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        float *panel = e->scratch + (int64_t)omp_get_thread_num() * k * RX_PANEL_COLS;
-        int64_t packed = -1; /* which (sample, group, tile) the panel holds */
+        float *panel = e->scratch + (int64_t)omp_get_thread_num() * RX_KC * RX_NR_MAX * RX_TILES;
         #pragma omp for schedule(static)
         for (int64_t t = 0; t < tasks; t++) {
-            int64_t mt = t % m_tiles, rest = t / m_tiles;
-            int64_t nt = rest % n_tiles, bg = rest / n_tiles;
-            int64_t b = bg / groups, grp = bg % groups;
-            int64_t col0 = nt * RX_PANEL_COLS;
-            int64_t cols = pixels - col0 < RX_PANEL_COLS ? pixels - col0 : RX_PANEL_COLS;
-            if (packed != rest) {
-                rx_pack_panel(&g, e->in[0] + b * in_size + grp * g.channels * g.height * g.width,
-                              col0, cols, panel);
-                packed = rest;
+            int64_t part = t % split, unit = t / split;
+            int64_t tl = unit % tiles, bg = unit / tiles, b = bg / groups, grp = bg % groups;
+            int64_t block0 = part * blocks / split, block1 = (part + 1) * blocks / split;
+            int64_t p0 = tl * tile, np = pixels - p0 < tile ? pixels - p0 : tile;
+            const float *in = e->in[0] + b * in_size + grp * g.channels * in_plane;
+            float *out = e->out + (b * cout + grp * filters) * pixels + p0;
+            for (int64_t k0 = 0; k0 < k; k0 += RX_KC) {
+                int64_t kc = k - k0 < RX_KC ? k - k0 : RX_KC;
+                rx_im2col(&g, in, p0, np, k0, kc, nr, panel);
+                for (int64_t blk = block0; blk < block1; blk++) {
+                    int rows = (int)(filters - blk * RX_MR < RX_MR ? filters - blk * RX_MR : RX_MR);
+                    const float *a = l->packed + ((grp * blocks + blk) * k + k0) * RX_MR;
+                    const float *bb = bias ? bias + grp * filters + blk * RX_MR : NULL;
+                    for (int64_t s = 0; s * nr < np; s++) {
+                        int cols = (int)(np - s * nr < nr ? np - s * nr : nr);
+                        isa->kernel(kc, a, panel + s * kc * nr, out + blk * RX_MR * pixels + s * nr, pixels, rows,
+                                    cols, bb, k0 == 0);
+                    }
+                }
             }
-            int64_t row0 = mt * RX_PANEL_ROWS;
-            int64_t rows = filters - row0 < RX_PANEL_ROWS ? filters - row0 : RX_PANEL_ROWS;
-            int64_t oc = grp * filters + row0;
-            rx_panel_gemm(rows, k, cols, weight + oc * k, k, panel,
-                          e->out + b * out_size + oc * pixels + col0, pixels, bias ? bias + oc : NULL);
         }
     }
 }
 
 const rx_op rx_op_conv = {
     .name = "conv", .fields = fields, .min_inputs = 1, .max_inputs = 1,
-    .parse = parse, .infer = infer, .scratch = scratch, .run = run,
+    .parse = parse, .infer = infer, .scratch = scratch, .run = run, .prepare = prepare,
 };

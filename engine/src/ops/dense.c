@@ -32,10 +32,17 @@ static void run(const rx_exec *e)
     const int64_t n = e->in_shape[0]->d[0], units = e->layer->p.units;
     const float *w = rx_weight(e->model, e->layer, 0);
     const float *bias = e->layer->p.bias ? rx_weight(e->model, e->layer, 1) : NULL;
-    #pragma omp parallel for num_threads(e->threads) schedule(static)
-    for (int64_t u = 0; u < units; u++)
-        for (int64_t b = 0; b < e->batch; b++)
-            e->out[b * units + u] = (bias ? bias[u] : 0.0f) + rx_dot(w + u * n, e->in[0] + b * n, n);
+    const rx_gemv_kernel gemv = rx_gemm_select()->gemv;
+    /* Rows in chunks of 16 per thread: every core streams its own weights. */
+    const int64_t chunk = 16, chunks = (units + chunk - 1) / chunk;
+    const int threads = units * n < 65536 ? 1 : e->threads;
+    for (int64_t b = 0; b < e->batch; b++) {
+        #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+        for (int64_t c = 0; c < chunks; c++) {
+            int64_t r0 = c * chunk, rows = units - r0 < chunk ? units - r0 : chunk;
+            gemv(w + r0 * n, rows, n, e->in[0] + b * n, bias ? bias + r0 : NULL, e->out + b * units + r0);
+        }
+    }
 }
 
 const rx_op rx_op_dense = {

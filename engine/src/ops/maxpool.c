@@ -37,31 +37,55 @@ static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_s
     return rx_pool_infer(c, l, in[0]);
 }
 
+/* First and one-past-last kernel taps that land inside [0, size). */
+static void taps(int64_t origin, int64_t dilation, int64_t k, int64_t size, int64_t *first, int64_t *last)
+{
+    int64_t lo = origin < 0 ? (-origin + dilation - 1) / dilation : 0;
+    int64_t hi = size - origin <= 0 ? 0 : (size - origin + dilation - 1) / dilation;
+    *first = lo;
+    *last = hi < k ? hi : k;
+}
+
 static void run(const rx_exec *e)
 {
     const rx_window *w = &e->layer->p.win;
     const int64_t h = e->in_shape[0]->d[1], wd = e->in_shape[0]->d[2];
     const int64_t oh = e->layer->out.d[1], ow = e->layer->out.d[2];
     const int64_t planes = e->batch * e->layer->out.d[0];
-    #pragma omp parallel for num_threads(e->threads) schedule(static)
+    const bool two_by_two = w->kh == 2 && w->kw == 2 && w->sh == 2 && w->sw == 2 && w->dh == 1 && w->dw == 1 &&
+                            w->pt == 0 && w->pl == 0 && 2 * oh <= h && 2 * ow <= wd;
+    #pragma omp parallel for num_threads(e->threads) schedule(static) if (planes * oh * ow > 16384)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *x = e->in[0] + pl * h * wd;
         float *y = e->out + pl * oh * ow;
-        for (int64_t oy = 0; oy < oh; oy++)
+        if (two_by_two) { /* the common case, without bounds checks */
+            for (int64_t oy = 0; oy < oh; oy++) {
+                const float *r0 = x + 2 * oy * wd, *r1 = r0 + wd;
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    float a = r0[2 * ox] > r0[2 * ox + 1] ? r0[2 * ox] : r0[2 * ox + 1];
+                    float b = r1[2 * ox] > r1[2 * ox + 1] ? r1[2 * ox] : r1[2 * ox + 1];
+                    y[oy * ow + ox] = a > b ? a : b;
+                }
+            }
+            continue;
+        }
+        for (int64_t oy = 0; oy < oh; oy++) {
+            int64_t y0 = oy * w->sh - w->pt, ki0, ki1;
+            taps(y0, w->dh, w->kh, h, &ki0, &ki1);
             for (int64_t ox = 0; ox < ow; ox++) {
+                int64_t x0 = ox * w->sw - w->pl, kj0, kj1;
+                taps(x0, w->dw, w->kw, wd, &kj0, &kj1);
                 float best = -INFINITY;
-                for (int64_t ki = 0; ki < w->kh; ki++) {
-                    int64_t iy = oy * w->sh - w->pt + ki * w->dh;
-                    if (iy < 0 || iy >= h) continue;
-                    for (int64_t kj = 0; kj < w->kw; kj++) {
-                        int64_t ix = ox * w->sw - w->pl + kj * w->dw;
-                        if (ix < 0 || ix >= wd) continue;
-                        float v = x[iy * wd + ix];
+                for (int64_t ki = ki0; ki < ki1; ki++) {
+                    const float *row = x + (y0 + ki * w->dh) * wd + x0;
+                    for (int64_t kj = kj0; kj < kj1; kj++) {
+                        float v = row[kj * w->dw];
                         if (v > best || isnan(v)) best = v;
                     }
                 }
                 y[oy * ow + ox] = best;
             }
+        }
     }
 }
 

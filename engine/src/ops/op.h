@@ -30,6 +30,8 @@ typedef struct rx_op {
     /* Scratch floats per thread (NULL: none). */
     int64_t (*scratch)(const rx_layer *l, const rx_shape *const *in);
     void (*run)(const rx_exec *e);
+    /* Once the weights are bound: repack them for the kernel (NULL: none). */
+    rectify_status (*prepare)(rectify_model *m, rx_layer *l, rectify_error *err);
 } rx_op;
 
 const rx_op *rx_find_op(const char *name);

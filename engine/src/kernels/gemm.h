@@ -1,0 +1,42 @@
+/* gemm.h: the packed GEMM that convolution runs on.
+   C[rows x cols] (+)= A[rows x k] * B[k x cols], where A is a block of MR
+   filters packed k-major ([k][MR], zero-padded) once at load, and B a panel
+   of NR output pixels packed k-major ([k][NR], zero-padded) per task. The
+   micro-kernel for the CPU is chosen once at run time. */
+#ifndef RX_GEMM_H
+#define RX_GEMM_H
+
+#include <stdint.h>
+
+/* c: rows x cols at row stride ldc. init: 0 accumulate into c, 1 start
+   from bias (or zero when bias is NULL). */
+typedef void (*rx_microkernel)(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int rows,
+                               int cols, const float *bias, int init);
+
+/* y[r] = (bias ? bias[r] : 0) + sum_i w[r*n + i] * x[i] for r < rows: the
+   matrix-vector product of dense layers at batch 1, bound by memory. */
+typedef void (*rx_gemv_kernel)(const float *w, int64_t rows, int64_t n, const float *x, const float *bias,
+                               float *y);
+
+typedef struct rx_gemm_isa {
+    const char *name;     /* "avx512", "avx2", "generic" */
+    int nr;               /* pixels per micro-tile (filters: RX_MR) */
+    rx_microkernel kernel;
+    rx_gemv_kernel gemv;
+} rx_gemm_isa;
+
+/* The best the CPU supports, or what RECTIFY_ISA (avx512, avx2, generic)
+   asks for when the CPU supports it: read once per process. */
+const rx_gemm_isa *rx_gemm_select(void);
+
+/* Filters per micro-tile: the same for every ISA, so weights are packed
+   once at load whatever kernel runs them. */
+#define RX_MR 6
+/* Pixels per micro-tile at most, k rows per cache block, micro-tiles per task. */
+#define RX_NR_MAX 64
+#define RX_KC 256
+#define RX_TILES 4
+
+extern const rx_gemm_isa rx_gemm_avx512, rx_gemm_avx2, rx_gemm_generic;
+
+#endif

@@ -218,3 +218,46 @@ Test(ops, dense_relu_softmax_global_avgpool_flatten_match_reference)
         rectify_model_destroy(m);
     }
 }
+
+/* 3x3 stride-1 layers with 16 channels or more run as Winograd F(4x4, 3x3):
+   its error against the exact reference is bounded here. */
+Test(ops, winograd_conv_error_is_bounded)
+{
+    rng r = {5};
+    double worst = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        int cin = rng_int(&r, 16, 80), cout = rng_int(&r, 16, 70);
+        int h = rng_int(&r, 1, 30), w = rng_int(&r, 1, 30);
+        ref_window win = {3, 3, 1, 1, rng_int(&r, 0, 2), rng_int(&r, 0, 2), 0, 0, 1, 1};
+        win.pb = rng_int(&r, 0, 2), win.pr = rng_int(&r, 0, 2);
+        int oh = ref_out_size(h, 3, 1, win.pt, win.pb, 1, 0), ow = ref_out_size(w, 3, 1, win.pl, win.pr, 1, 0);
+        if (oh < 1 || ow < 1) continue;
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+                 "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":3,"
+                 "\"padding\":[%d,%d,%d,%d]}]}",
+                 cin, h, w, cout, win.pt, win.pl, win.pb, win.pr);
+        float *weight = random_floats(&r, (int64_t)cout * cin * 9, -0.1f, 0.1f), *b = random_floats(&r, cout, -1, 1);
+        ttensor t[2] = {{"c.weight", 4, {cout, cin, 3, 3}, weight}, {"c.bias", 1, {cout}, b}};
+        rectify_error err;
+        rectify_model *m = load_json(json, t, 2, &err);
+        cr_assert_not_null(m, "%s", err.message);
+        int64_t in_n = (int64_t)cin * h * w, out_n = (int64_t)cout * oh * ow;
+        float *in = random_floats(&r, in_n, -1, 1);
+        double *want = malloc((size_t)out_n * sizeof *want);
+        ref_conv(in, cin, h, w, weight, b, cout, 1, win, want, oh, ow);
+        for (int threads = 1; threads <= 2; threads++) {
+            int64_t n;
+            float *got = run_model(m, in, 1, threads, &n);
+            cr_assert_not_null(got);
+            double e = rel_error(got, want, out_n);
+            if (e > worst) worst = e;
+            cr_assert(e < 2e-5, "%s: relative error %g", json, e);
+            free(got);
+        }
+        free(weight), free(b), free(in), free(want);
+        rectify_model_destroy(m);
+    }
+    cr_log_info("winograd: worst relative error %g", worst);
+}

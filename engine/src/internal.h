@@ -56,6 +56,7 @@ typedef struct rx_layer {
     int buffer;                     /* activation buffer it writes */
     bool in_place;                  /* that buffer is its first input's */
     float *packed;                  /* weights repacked by op->prepare */
+    bool winograd;                  /* conv: runs as F(4x4, 3x3) */
     int json_index;                 /* position in model.json's "layers" */
 } rx_layer;
 

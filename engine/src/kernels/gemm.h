@@ -8,10 +8,11 @@
 
 #include <stdint.h>
 
-/* c: rows x cols at row stride ldc. init: 0 accumulate into c, 1 start
-   from bias (or zero when bias is NULL). */
-typedef void (*rx_microkernel)(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int rows,
-                               int cols, const float *bias, int init);
+/* a: RX_MR floats per k, k steps lda floats apart (RX_MR when packed
+   tight); b: nr floats per k, contiguous. c: rows x cols at row stride ldc.
+   init: 0 accumulate into c, 1 start from bias (or zero when bias is NULL). */
+typedef void (*rx_microkernel)(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
+                               int rows, int cols, const float *bias, int init);
 
 /* y[r] = (bias ? bias[r] : 0) + sum_i w[r*n + i] * x[i] for r < rows: the
    matrix-vector product of dense layers at batch 1, bound by memory. */

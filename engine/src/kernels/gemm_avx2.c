@@ -7,8 +7,8 @@
 enum { MR = RX_MR, NR = 16 };
 
 __attribute__((target("avx2,fma")))
-static void kernel(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int rows, int cols,
-                   const float *bias, int init)
+static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int rows,
+                   int cols, const float *bias, int init)
 {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     /* masks for a partial tile of pixels */
@@ -28,7 +28,7 @@ static void kernel(int64_t k, const float *a, const float *b, float *c, int64_t 
 #undef LOAD
     for (int64_t p = 0; p < k; p++) {
         __m256 b0 = _mm256_load_ps(b + p * NR), b1 = _mm256_load_ps(b + p * NR + 8);
-        const float *ap = a + p * MR;
+        const float *ap = a + p * lda;
         __m256 x;
         x = _mm256_broadcast_ss(ap + 0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
         x = _mm256_broadcast_ss(ap + 1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);

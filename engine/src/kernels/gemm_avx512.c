@@ -8,8 +8,8 @@
 enum { MR = RX_MR, NR = 64 };
 
 __attribute__((target("avx512f")))
-static void kernel(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int rows, int cols,
-                   const float *bias, int init)
+static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int rows,
+                   int cols, const float *bias, int init)
 {
     __m512 r00, r01, r02, r03, r10, r11, r12, r13, r20, r21, r22, r23;
     __m512 r30, r31, r32, r33, r40, r41, r42, r43, r50, r51, r52, r53;
@@ -33,7 +33,7 @@ static void kernel(int64_t k, const float *a, const float *b, float *c, int64_t 
     LOAD(3, r30, r31, r32, r33) LOAD(4, r40, r41, r42, r43) LOAD(5, r50, r51, r52, r53)
 #undef LOAD
     for (int64_t p = 0; p < k; p++) {
-        const float *bp = b + p * NR, *ap = a + p * MR;
+        const float *bp = b + p * NR, *ap = a + p * lda;
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
         __m512 b2 = _mm512_load_ps(bp + 32), b3 = _mm512_load_ps(bp + 48);
         __m512 x;

@@ -4,8 +4,8 @@
 
 enum { MR = RX_MR, NR = 16 };
 
-static void kernel(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int rows, int cols,
-                   const float *bias, int init)
+static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int rows,
+                   int cols, const float *bias, int init)
 {
     float acc[MR][NR];
     for (int i = 0; i < MR; i++)
@@ -13,7 +13,7 @@ static void kernel(int64_t k, const float *a, const float *b, float *c, int64_t 
             acc[i][j] = init ? (bias && i < rows ? bias[i] : 0.0f) : (i < rows && j < cols ? c[i * ldc + j] : 0.0f);
     for (int64_t p = 0; p < k; p++)
         for (int i = 0; i < MR; i++) {
-            float ai = a[p * MR + i];
+            float ai = a[p * lda + i];
             for (int j = 0; j < NR; j++) acc[i][j] += ai * b[p * NR + j];
         }
     for (int i = 0; i < rows; i++)

@@ -4,10 +4,12 @@
    packs the im2col panel of a few output pixels, a cache block of k at a
    time (kernels/im2col.c), and runs the micro-kernels over it (gemm.h). */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "op.h"
 #include "../kernels/kernels.h"
+#include "../kernels/winograd.h"
 
 static const char *const fields[] = {"out_channels", "kernel", "stride", "padding", "dilation",
                                      "groups", "bias", NULL};
@@ -51,10 +53,28 @@ static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_s
     return rx_declare_tensor(c, m, l, "bias", &bs, k, fan_out, true);
 }
 
+/* Winograd pays for 3x3 stride-1 layers once there are channels enough to
+   amortise its transforms (measured: see bench/README.md). */
+static bool use_winograd(const rx_layer *l, const rx_shape *in)
+{
+    const rx_window *w = &l->p.win;
+    const char *off = getenv("RECTIFY_WINOGRAD"); /* "0": direct only, to measure one against the other */
+    if (off && strcmp(off, "0") == 0) return false;
+    return w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && w->dh == 1 && w->dw == 1 && l->p.groups == 1 &&
+           in->d[0] >= 16 && l->p.out_channels >= 16;
+}
+
+static int64_t winograd_scratch(int64_t channels, int64_t filters)
+{
+    return RX_WINO_POINTS * RX_WINO_BLOCK * (channels + filters + RX_NR_MAX);
+}
+
 static int64_t scratch(const rx_layer *l, const rx_shape *const *in)
 {
-    (void)l, (void)in;
-    return RX_KC * RX_NR_MAX * RX_TILES;
+    int64_t direct = RX_KC * RX_NR_MAX * RX_TILES;
+    if (!use_winograd(l, in[0])) return direct;
+    int64_t wino = winograd_scratch(in[0]->d[0], l->p.out_channels);
+    return wino > direct ? wino : direct;
 }
 
 /* Weights into blocks of RX_MR filters, k-major ([k][RX_MR], zero-padded),
@@ -64,6 +84,16 @@ static rectify_status prepare(rectify_model *m, rx_layer *l, rectify_error *err)
     const rx_tensor *t = &m->tensors[l->tensor_first];
     const int64_t groups = l->p.groups, filters = l->p.out_channels / groups, k = t->elements / l->p.out_channels;
     const int64_t blocks = (filters + RX_MR - 1) / RX_MR;
+    const rx_shape *in = l->inputs[0] < 0 ? &m->input : &m->layers[l->inputs[0]].out;
+    if (use_winograd(l, in)) {
+        const int nr = rx_gemm_select()->nr;
+        const int64_t channels = k / 9, fblocks = (l->p.out_channels + nr - 1) / nr;
+        l->packed = rx_malloc_aligned(&m->allocator, (size_t)(RX_WINO_POINTS * fblocks * channels * nr) * sizeof(float));
+        if (!l->packed) return rx_fail(err, RECTIFY_ERR_NOMEM, "layer \"%s\": out of memory packing weights", l->name);
+        rx_winograd_filters(t->data, l->p.out_channels, channels, nr, l->packed);
+        l->winograd = true;
+        return RECTIFY_OK;
+    }
     float *packed = rx_malloc_aligned(&m->allocator, (size_t)(groups * blocks * k * RX_MR) * sizeof *packed);
     if (!packed) return rx_fail(err, RECTIFY_ERR_NOMEM, "layer \"%s\": out of memory packing weights", l->name);
     for (int64_t g = 0; g < groups; g++)
@@ -79,9 +109,63 @@ static rectify_status prepare(rectify_model *m, rx_layer *l, rectify_error *err)
     return RECTIFY_OK;
 }
 
+static void run_winograd(const rx_exec *e)
+{
+    const rx_layer *l = e->layer;
+    const rx_gemm_isa *isa = rx_gemm_select();
+    const int nr = isa->nr;
+    const int64_t channels = e->in_shape[0]->d[0], height = e->in_shape[0]->d[1], width = e->in_shape[0]->d[2];
+    const int64_t filters = l->p.out_channels, oh = l->out.d[1], ow = l->out.d[2];
+    const int64_t tiles_w = (ow + RX_WINO_TILE - 1) / RX_WINO_TILE;
+    const int64_t tiles = tiles_w * ((oh + RX_WINO_TILE - 1) / RX_WINO_TILE);
+    const int64_t tile_blocks = (tiles + RX_WINO_BLOCK - 1) / RX_WINO_BLOCK;
+    const int64_t fblocks = (filters + nr - 1) / nr, ldm = fblocks * nr;
+    const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
+    int64_t units = e->batch * tile_blocks, split = 1;
+    if (units < 2 * e->threads) split = (2 * e->threads + units - 1) / units;
+    if (split > fblocks) split = fblocks;
+    const int64_t tasks = units * split, per_thread = winograd_scratch(channels, filters);
+    #pragma omp parallel num_threads(e->threads) if (e->threads > 1)
+    {
+        float *v = e->scratch + (int64_t)omp_get_thread_num() * per_thread;
+        float *mm = v + RX_WINO_POINTS * RX_WINO_BLOCK * channels;
+        #pragma omp for schedule(static)
+        for (int64_t t = 0; t < tasks; t++) {
+            int64_t part = t % split, unit = t / split, b = unit / tile_blocks;
+            int64_t t0 = unit % tile_blocks * RX_WINO_BLOCK, count = tiles - t0 < RX_WINO_BLOCK ? tiles - t0 : RX_WINO_BLOCK;
+            int64_t groups = (count + RX_MR - 1) / RX_MR;
+            int64_t fb0 = part * fblocks / split, fb1 = (part + 1) * fblocks / split;
+            rx_winograd_input(e->in[0] + b * channels * height * width, channels, height, width, l->p.win.pt,
+                              l->p.win.pl, tiles_w, t0, count, v);
+            for (int p = 0; p < RX_WINO_POINTS; p++)
+                for (int64_t fb = fb0; fb < fb1; fb++) {
+                    int cols = (int)(filters - fb * nr < nr ? filters - fb * nr : nr);
+                    for (int64_t c0 = 0; c0 < channels; c0 += RX_KC) {
+                        int64_t kc = channels - c0 < RX_KC ? channels - c0 : RX_KC;
+                        const float *u = l->packed + (((int64_t)p * fblocks + fb) * channels + c0) * nr;
+                        for (int64_t g = 0; g < groups; g++) {
+                            int n = (int)(count - g * RX_MR < RX_MR ? count - g * RX_MR : RX_MR);
+                            isa->kernel(kc, v + ((g * channels + c0) * RX_WINO_POINTS + p) * RX_MR,
+                                        RX_WINO_POINTS * RX_MR, u,
+                                        mm + (g * RX_MR * RX_WINO_POINTS + p) * ldm + fb * nr, RX_WINO_POINTS * ldm, n,
+                                        cols, NULL, c0 == 0);
+                        }
+                    }
+                }
+            int64_t f0 = fb0 * nr, f1 = fb1 * nr < filters ? fb1 * nr : filters;
+            rx_winograd_output(mm, ldm, f0, f1, bias, tiles_w, t0, count, e->out + b * filters * oh * ow, oh,
+                               ow);
+        }
+    }
+}
+
 static void run(const rx_exec *e)
 {
     const rx_layer *l = e->layer;
+    if (l->winograd) {
+        run_winograd(e);
+        return;
+    }
     const rx_gemm_isa *isa = rx_gemm_select();
     const int nr = isa->nr;
     rx_conv_geometry g = {
@@ -122,8 +206,8 @@ static void run(const rx_exec *e)
                     const float *bb = bias ? bias + grp * filters + blk * RX_MR : NULL;
                     for (int64_t s = 0; s * nr < np; s++) {
                         int cols = (int)(np - s * nr < nr ? np - s * nr : nr);
-                        isa->kernel(kc, a, panel + s * kc * nr, out + blk * RX_MR * pixels + s * nr, pixels, rows,
-                                    cols, bb, k0 == 0);
+                        isa->kernel(kc, a, RX_MR, panel + s * kc * nr, out + blk * RX_MR * pixels + s * nr, pixels,
+                                    rows, cols, bb, k0 == 0);
                     }
                 }
             }

@@ -227,7 +227,8 @@ Test(ops, winograd_conv_error_is_bounded)
     double worst = 0;
     for (int trial = 0; trial < 40; trial++) {
         int cin = rng_int(&r, 16, 80), cout = rng_int(&r, 16, 70);
-        int h = rng_int(&r, 1, 30), w = rng_int(&r, 1, 30);
+        /* wide images too: rows of 16 tiles take the vector gather */
+        int h = rng_int(&r, 1, 30), w = trial % 4 == 0 ? rng_int(&r, 64, 100) : rng_int(&r, 1, 30);
         ref_window win = {3, 3, 1, 1, rng_int(&r, 0, 2), rng_int(&r, 0, 2), 0, 0, 1, 1};
         win.pb = rng_int(&r, 0, 2), win.pr = rng_int(&r, 0, 2);
         int oh = ref_out_size(h, 3, 1, win.pt, win.pb, 1, 0), ow = ref_out_size(w, 3, 1, win.pl, win.pr, 1, 0);

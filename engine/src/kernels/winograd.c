@@ -52,31 +52,80 @@ void rx_winograd_filters(const float *g, int64_t filters, int64_t channels, int 
         y[5][l] = 4 * d1 - 5 * d3 + d5;                                              \
     }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* d[i][j][l] = src[i * width + 4 * l + j]: the 6x6 patches of 16 tiles side
+   by side in one tile row, all inside the image, by deinterleaving whole
+   vectors instead of 576 scalar loads. */
+__attribute__((target("avx512f")))
+static void gather16(const float *src, int64_t width, float d[6][6][LANES])
+{
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    for (int i = 0; i < 6; i++) {
+        const float *row = src + i * width;
+        __m512 v0 = _mm512_loadu_ps(row), v1 = _mm512_loadu_ps(row + 16);
+        __m512 v2 = _mm512_loadu_ps(row + 32), v3 = _mm512_loadu_ps(row + 48);
+        __m512 e[4];
+        for (int j = 0; j < 4; j++) {
+            __m512i at = _mm512_add_epi32(idx, _mm512_set1_epi32(j));
+            __m512 lo = _mm512_permutex2var_ps(v0, at, v1), hi = _mm512_permutex2var_ps(v2, at, v3);
+            e[j] = _mm512_shuffle_f32x4(lo, hi, 0x44); /* lanes 0-7 of lo, then 0-7 of hi */
+            _mm512_storeu_ps(d[i][j], e[j]);
+        }
+        /* columns 4 and 5 are columns 0 and 1 one tile on */
+        __m512 e4 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(row[64])),
+                                                            _mm512_castps_si512(e[0]), 1));
+        __m512 e5 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(row[65])),
+                                                            _mm512_castps_si512(e[1]), 1));
+        _mm512_storeu_ps(d[i][4], e4);
+        _mm512_storeu_ps(d[i][5], e5);
+    }
+}
+#endif
+
+/* The input transform takes a whole block of tiles at once (a multiple of
+   RX_MR, so each group of RX_MR tiles is written as runs of RX_MR floats). */
+enum { BLOCK = RX_WINO_BLOCK };
+
 RX_MULTIVERSION
 void rx_winograd_input(const float *in, int64_t channels, int64_t height, int64_t width, int64_t pad_top,
                        int64_t pad_left, int64_t tiles_w, int64_t t0, int64_t count, float *v)
 {
-    const int64_t padded = (count + RX_MR - 1) / RX_MR * RX_MR;
-    for (int64_t t = 0; t < padded; t += LANES) {
-        int64_t y0[LANES], x0[LANES];
-        bool inside[LANES];
-        for (int l = 0; l < LANES; l++) {
-            int64_t tile = t0 + t + l;
-            y0[l] = tile / tiles_w * RX_WINO_TILE - pad_top;
-            x0[l] = tile % tiles_w * RX_WINO_TILE - pad_left;
-            inside[l] = t + l < count && y0[l] >= 0 && x0[l] >= 0 && y0[l] + 6 <= height && x0[l] + 6 <= width;
-        }
-        const int lanes = padded - t < LANES ? (int)(padded - t) : LANES;
-        for (int64_t c = 0; c < channels; c++) {
-            const float *plane = in + c * height * width;
-            float d[6][6][LANES], rows[6][6][LANES], out[6][6][LANES];
-            for (int l = 0; l < LANES; l++) {
+    const int64_t groups = (count + RX_MR - 1) / RX_MR;
+    const bool vector_gather = rx_gemm_select() == &rx_gemm_avx512;
+    int64_t y0[BLOCK], x0[BLOCK];
+    bool inside[BLOCK], row_of_16[BLOCK / LANES];
+    for (int l = 0; l < BLOCK; l++) {
+        int64_t tile = t0 + l;
+        y0[l] = tile / tiles_w * RX_WINO_TILE - pad_top;
+        x0[l] = tile % tiles_w * RX_WINO_TILE - pad_left;
+        inside[l] = l < count && y0[l] >= 0 && x0[l] >= 0 && y0[l] + 6 <= height && x0[l] + 6 <= width;
+    }
+    for (int q = 0; q < BLOCK / LANES; q++) { /* sixteen tiles in one row, all inside */
+        int a = q * LANES, z = a + LANES - 1;
+        row_of_16[q] = vector_gather && inside[a] && inside[z] && y0[a] == y0[z] && x0[z] == x0[a] + 4 * (LANES - 1);
+    }
+    for (int64_t c = 0; c < channels; c++) {
+        const float *plane = in + c * height * width;
+        float d[6][6][BLOCK], rows[6][6][BLOCK], out[6][6][BLOCK];
+        for (int q = 0; q < BLOCK / LANES; q++) {
+#if defined(__x86_64__)
+            if (row_of_16[q]) {
+                float part[6][6][LANES];
+                gather16(plane + y0[q * LANES] * width + x0[q * LANES], width, part);
+                for (int i = 0; i < 6; i++)
+                    for (int j = 0; j < 6; j++) memcpy(&d[i][j][q * LANES], part[i][j], sizeof part[i][j]);
+                continue;
+            }
+#endif
+            for (int l = q * LANES; l < (q + 1) * LANES; l++) {
                 if (inside[l]) {
                     const float *src = plane + y0[l] * width + x0[l];
                     for (int i = 0; i < 6; i++)
                         for (int j = 0; j < 6; j++) d[i][j][l] = src[i * width + j];
                 } else {
-                    bool real = t + l < count;
+                    bool real = l < count;
                     for (int i = 0; i < 6; i++)
                         for (int j = 0; j < 6; j++) {
                             int64_t y = y0[l] + i, x = x0[l] + j;
@@ -84,22 +133,21 @@ void rx_winograd_input(const float *in, int64_t channels, int64_t height, int64_
                         }
                 }
             }
-            for (int i = 0; i < 6; i++) {
-                float(*x)[LANES] = d[i];
-                float(*y)[LANES] = rows[i];
-                BT(x, y, LANES) /* along each row */
-            }
-            for (int j = 0; j < 6; j++) {
-                float col[6][LANES], res[6][LANES];
-                for (int i = 0; i < 6; i++) memcpy(col[i], rows[i][j], sizeof col[i]);
-                BT(col, res, LANES)
-                for (int i = 0; i < 6; i++) memcpy(out[i][j], res[i], sizeof res[i]);
-            }
-            for (int l = 0; l < lanes; l++) {
-                int64_t tile = t + l, g = tile / RX_MR, i = tile % RX_MR;
-                float *dst = v + (g * channels + c) * RX_WINO_POINTS * RX_MR + i;
-                for (int p = 0; p < RX_WINO_POINTS; p++) dst[p * RX_MR] = out[p / 6][p % 6][l];
-            }
+        }
+        for (int i = 0; i < 6; i++) {
+            float(*x)[BLOCK] = d[i];
+            float(*y)[BLOCK] = rows[i];
+            BT(x, y, BLOCK) /* along each row */
+        }
+        for (int j = 0; j < 6; j++) {
+            float col[6][BLOCK], res[6][BLOCK];
+            for (int i = 0; i < 6; i++) memcpy(col[i], rows[i][j], sizeof col[i]);
+            BT(col, res, BLOCK)
+            for (int i = 0; i < 6; i++) memcpy(out[i][j], res[i], sizeof res[i]);
+        }
+        for (int64_t g = 0; g < groups; g++) {
+            float *dst = v + (g * channels + c) * RX_WINO_POINTS * RX_MR;
+            for (int p = 0; p < RX_WINO_POINTS; p++) memcpy(dst + p * RX_MR, &out[p / 6][p % 6][g * RX_MR], RX_MR * sizeof(float));
         }
     }
 }
@@ -127,7 +175,8 @@ void rx_winograd_output(const float *m, int64_t ldm, int64_t f0, int64_t f1, con
             const int lanes = f1 - f < LANES ? (int)(f1 - f) : LANES;
             for (int p = 0; p < RX_WINO_POINTS; p++) {
                 const float *src = m + (t * RX_WINO_POINTS + p) * ldm + f;
-                for (int l = 0; l < LANES; l++) x[p / 6][p % 6][l] = l < lanes ? src[l] : 0.0f;
+                if (lanes == LANES) memcpy(x[p / 6][p % 6], src, sizeof x[0][0]);
+                else for (int l = 0; l < LANES; l++) x[p / 6][p % 6][l] = l < lanes ? src[l] : 0.0f;
             }
             for (int j = 0; j < 6; j++) { /* along columns */
                 float col[6][LANES], res[4][LANES];

@@ -6,12 +6,13 @@
 
 #include "kernels.h"
 
-/* dst gets n values of the pixel range starting at j, splitting at slices. */
-static void put_run(float *panel, int64_t kc, int64_t kk, int nr, int64_t j, const float *src, int64_t n)
+/* dst gets n values of the pixel range starting at j, splitting at slices
+   (nr is a power of two). */
+static inline void put_run(float *panel, int64_t kc, int64_t kk, int nr, int64_t j, const float *src, int64_t n)
 {
     while (n > 0) {
-        int64_t s = j / nr, off = j % nr, take = nr - off < n ? nr - off : n;
-        float *dst = panel + (s * kc + kk) * nr + off;
+        int64_t off = j & (nr - 1), take = nr - off < n ? nr - off : n;
+        float *dst = panel + ((j - off) * kc + kk * nr) + off; /* slice j/nr starts at (j - off) * kc */
         if (src) memcpy(dst, src, (size_t)take * sizeof *dst), src += take;
         else memset(dst, 0, (size_t)take * sizeof *dst);
         j += take, n -= take;

@@ -122,7 +122,7 @@ static void run_winograd(const rx_exec *e)
     const int64_t fblocks = (filters + nr - 1) / nr, ldm = fblocks * nr;
     const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
     int64_t units = e->batch * tile_blocks, split = 1;
-    if (units < 2 * e->threads) split = (2 * e->threads + units - 1) / units;
+    if (e->threads > 1 && units < 2 * e->threads) split = (2 * e->threads + units - 1) / units;
     if (split > fblocks) split = fblocks;
     const int64_t tasks = units * split, per_thread = winograd_scratch(channels, filters);
     #pragma omp parallel num_threads(e->threads) if (e->threads > 1)
@@ -181,7 +181,7 @@ static void run(const rx_exec *e)
     const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
     /* Enough tasks for every thread: split the filters when pixels are few. */
     int64_t units = e->batch * groups * tiles, split = 1;
-    if (units < 4 * e->threads) split = (4 * e->threads + units - 1) / units;
+    if (e->threads > 1 && units < 4 * e->threads) split = (4 * e->threads + units - 1) / units;
     if (split > blocks) split = blocks;
     const int64_t tasks = units * split;
     const int threads = tasks * k * RX_MR * tile < 65536 ? 1 : e->threads; /* tiny: no parallel region */

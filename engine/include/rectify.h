@@ -33,6 +33,18 @@
  *   Pointers returned by getters belong to the handle and live as long as it.
  * - Tensors are NCHW float32. Shapes reported by the model leave out the
  *   batch dimension; a session runs `batch` samples at once.
+ * - Threads: every call that takes a `const rectify_model *` (and the image
+ *   calls) may run on any number of threads at once. A session is used by
+ *   one thread at a time; different sessions run in parallel freely, even on
+ *   one model. rectify keeps no global mutable state.
+ * - Getters (calls that return a fact rather than a status) take a valid
+ *   handle, never fail and never allocate. The destroy, set and reset calls
+ *   ignore a NULL handle. Calls returning a rectify_status without an `err`
+ *   parameter report only the status (ARGUMENT for a NULL pointer, a bad
+ *   index or name).
+ *
+ * Building against it: `pkg-config --cflags --libs rectify` once installed,
+ * or `dependency('rectify')` in meson (as a subproject too; see README.md).
  */
 #ifndef RECTIFY_H
 #define RECTIFY_H
@@ -57,7 +69,9 @@ extern "C" {
 #define RECTIFY_VERSION_PATCH 0
 #define RECTIFY_VERSION_STRING "0.1.0"
 
-/* The run-time version, "MAJOR.MINOR.PATCH"; compare with the macros above. */
+/* The run-time version, "MAJOR.MINOR.PATCH": the library's, which may differ
+   from the header's macros above if the program was built against another.
+   A static string; never NULL. */
 RECTIFY_API const char *rectify_version(void);
 
 /* ---- Limits. Checked before any allocation; exceeding one is an error. ---- */
@@ -73,6 +87,11 @@ RECTIFY_API const char *rectify_version(void);
 #define RECTIFY_MAX_IMAGE_SIDE    16384       /* image width or height */
 #define RECTIFY_MAX_IMAGE_PIXELS  (64u << 20) /* image width x height */
 #define RECTIFY_MAX_BATCH         4096
+/* Activation memory of one session: every activation buffer for its batch
+   plus per-thread scratch. Checked at load for one sample on one thread (a
+   model that loads can run) and at session creation for its batch and
+   threads. */
+#define RECTIFY_MAX_ACTIVATION_BYTES (1ull << 34) /* 16 GiB */
 
 /* ---- Errors. ---- */
 
@@ -91,7 +110,8 @@ typedef struct rectify_error {
     char message[512];     /* NUL-terminated; "" when status is RECTIFY_OK */
 } rectify_error;
 
-/* A short constant name for a status, e.g. "invalid". */
+/* A short constant name for a status, e.g. "invalid"; "unknown" for a value
+   outside the enum. A static string; never NULL. */
 RECTIFY_API const char *rectify_status_name(rectify_status status);
 
 /* ---- Memory. ---- */
@@ -119,23 +139,33 @@ typedef struct rectify_load_options {
     int graph_only;
     /* Path of the weights file, overriding model.json's "weights". */
     const char *weights_path;
+    /* Accept weight tensors holding NaN or infinity. By default such a
+       tensor fails the load (INVALID), the message naming the first such
+       tensor and how many of its values are not finite. */
+    int allow_nonfinite;
 } rectify_load_options;
 
 /* Loads a model from a folder holding model.json, or from the path of a
    .json file; weights and labels are found beside it. `options` may be NULL.
    The model.json is validated completely and every weight tensor checked
-   against the shape its layer needs. On success *model is the caller's, to
-   be freed with rectify_model_destroy. On failure *model is NULL and nothing
-   is left allocated. */
+   against the shape its layer needs. The weights file is mapped, not read.
+   On success *model is the caller's, to be freed with rectify_model_destroy.
+   On failure *model is NULL and nothing is left allocated. Errors: IO (a
+   file is missing or unreadable), PARSE (bad JSON or safetensors), INVALID,
+   LIMIT, NOMEM, ARGUMENT (NULL path or model, an allocator without both
+   functions). */
 RECTIFY_API rectify_status rectify_model_load(const char *path,
                                               const rectify_load_options *options,
                                               rectify_model **model,
                                               rectify_error *err);
 
-/* The same from memory: the JSON text and the bytes of a safetensors file
-   (both may be freed once this returns; the weights are copied). Labels come
-   from `labels_text` (one per line, may be NULL). `weights` may be NULL with
-   options->graph_only set. */
+/* The same from memory: the JSON text (`json_size` bytes, not counting any
+   terminating NUL, which is not needed) and the bytes of a safetensors file. Both may be freed once this
+   returns: the weights are copied (through the allocator). Labels come from
+   `labels_text` (NUL-terminated, one per line, may be NULL). `weights` may be
+   NULL with options->graph_only set. A "weights" or "labels" field in the
+   JSON is ignored: there is no folder to find them in. Errors as above,
+   without IO. */
 RECTIFY_API rectify_status rectify_model_load_memory(const char *json, size_t json_size,
                                                      const void *weights, size_t weights_size,
                                                      const char *labels_text,
@@ -143,16 +173,18 @@ RECTIFY_API rectify_status rectify_model_load_memory(const char *json, size_t js
                                                      rectify_model **model,
                                                      rectify_error *err);
 
+/* Frees the model and all it holds; NULL is a no-op. Destroy its sessions
+   first, and only once no other thread uses it. */
 RECTIFY_API void rectify_model_destroy(rectify_model *model);
 
-/* The "name" field; never NULL. */
+/* The "name" field; never NULL; owned by the model. */
 RECTIFY_API const char *rectify_model_name(const rectify_model *model);
 
 /* Number of floats in one input sample (C x H x W of "input"). */
 RECTIFY_API size_t rectify_model_input_size(const rectify_model *model);
 
 /* Number of class labels (0 without labels.txt) and label i (NULL if out of
-   range). */
+   range); the label is owned by the model. Label i names output value i. */
 RECTIFY_API int rectify_model_label_count(const rectify_model *model);
 RECTIFY_API const char *rectify_model_label(const rectify_model *model, int i);
 
@@ -174,17 +206,29 @@ typedef struct rectify_layer_info {
     int inputs[RECTIFY_MAX_INPUTS]; /* layer indices; -1 is the model input */
 } rectify_layer_info;
 
-/* Number of layers; layer i's facts (status ARGUMENT when i is out of range). */
+/* Number of layers; layer i's facts (status ARGUMENT when i is out of range).
+   The strings in *info are owned by the model. */
 RECTIFY_API int rectify_model_layer_count(const rectify_model *model);
 RECTIFY_API rectify_status rectify_model_layer(const rectify_model *model, int i,
                                                rectify_layer_info *info);
 /* Index of the layer with that name, or -1. */
 RECTIFY_API int rectify_model_find_layer(const rectify_model *model, const char *name);
 
+/* The sliding window of a conv, maxpool or avgpool layer, as model.json gave
+   it with defaults filled in: enough to tell which inputs feed which outputs
+   (e.g. to count the multiplications that meet a zero input). Padding is
+   top, left, bottom, right; groups is 1 for pools. ARGUMENT for other ops. */
+typedef struct rectify_window {
+    int64_t kernel[2], stride[2], padding[4], dilation[2], groups;
+} rectify_window;
+RECTIFY_API rectify_status rectify_model_layer_window(const rectify_model *model, int layer,
+                                                      rectify_window *window);
+
 /* The input shape (without batch), rank 3. */
 RECTIFY_API void rectify_model_input_shape(const rectify_model *model, int64_t shape[3]);
 
-/* Number of outputs (the "outputs" list) and the layer index of output i. */
+/* Number of outputs (the "outputs" list) and the layer index of output i
+   (-1 when i is out of range). */
 RECTIFY_API int rectify_model_output_count(const rectify_model *model);
 RECTIFY_API int rectify_model_output_layer(const rectify_model *model, int i);
 
@@ -193,8 +237,13 @@ typedef struct rectify_memory_info {
     int64_t unplanned_bytes; /* the sum of every layer's output, per sample */
     int buffers;             /* activation buffers after planning */
     int64_t weight_bytes;    /* weights as held in memory */
+    int64_t model_bytes;     /* all the model holds through its allocator: the
+                                graph, copied, widened and packed weights,
+                                labels (a mapped weights file is not counted) */
 } rectify_memory_info;
 
+/* The model's memory needs, for planning: a session of batch B needs about
+   B x planned_bytes for activations (rectify_session_bytes tells exactly). */
 RECTIFY_API void rectify_model_memory(const rectify_model *model, rectify_memory_info *info);
 
 /* The weight tensors the graph needs, in layer order: names like
@@ -210,6 +259,8 @@ typedef struct rectify_tensor_info {
     int is_bias;
 } rectify_tensor_info;
 
+/* Number of such tensors; tensor i's facts (ARGUMENT when i is out of range;
+   the name is owned by the model). */
 RECTIFY_API int rectify_model_tensor_count(const rectify_model *model);
 RECTIFY_API rectify_status rectify_model_tensor(const rectify_model *model, int i,
                                                 rectify_tensor_info *info);
@@ -218,18 +269,26 @@ RECTIFY_API rectify_status rectify_model_tensor(const rectify_model *model, int 
 
 /* Decodes the image at `path`, applies the model's "preprocess" (color,
    resize, center crop, scale, mean, std) and writes one NCHW sample of
-   rectify_model_input_size() floats into `out` (capacity `count` floats). */
+   rectify_model_input_size() floats into `out` (capacity `count` floats;
+   for a batch, call once per sample at out + i * input_size). The caller
+   owns `out`; temporary memory comes from malloc. Errors: IO, PARSE (not a
+   PNG or JPEG, or damaged), LIMIT (image too large), INVALID (the model's
+   input is not 1 or 3 channels, or the image is smaller than the crop),
+   ARGUMENT (NULL pointers, `count` too small), NOMEM. */
 RECTIFY_API rectify_status rectify_image_load(const rectify_model *model, const char *path,
                                               float *out, size_t count, rectify_error *err);
 
-/* The same from the encoded bytes of a PNG or JPEG file in memory. */
+/* The same from the encoded bytes of a PNG or JPEG file in memory (only
+   read, and not kept). Errors as above, without IO. */
 RECTIFY_API rectify_status rectify_image_load_memory(const rectify_model *model,
                                                      const void *bytes, size_t size,
                                                      float *out, size_t count,
                                                      rectify_error *err);
 
-/* The same from decoded 8-bit pixels: `channels` is 1 (gray), 3 (RGB) or
-   4 (RGBA, alpha ignored); `stride` is bytes per row (0: width*channels). */
+/* The same from decoded 8-bit pixels, row-major from the top: `channels` is
+   1 (gray), 3 (RGB) or 4 (RGBA, alpha ignored); `stride` is bytes per row
+   (0: width*channels). Only read, and not kept. Errors: ARGUMENT (channels,
+   stride, NULL pointers), LIMIT, INVALID, NOMEM. */
 RECTIFY_API rectify_status rectify_image_from_pixels(const rectify_model *model,
                                                      const unsigned char *pixels,
                                                      int width, int height, int channels,
@@ -245,18 +304,37 @@ typedef struct rectify_session_options {
     int batch;     /* samples per run; 0 means 1 */
 } rectify_session_options;
 
-/* Creates a session with activation memory for `batch` samples. `options`
-   may be NULL. Fails (INVALID) on a graph-only model. */
+/* Creates a session with activation memory for `batch` samples, allocated
+   here through the model's allocator, so runs allocate only when they use
+   more threads than before (per-thread scratch). `options` may be NULL.
+   The model must outlive the session. On success *session is the caller's,
+   to be freed with rectify_session_destroy; on failure it is NULL. Errors:
+   INVALID (a graph-only model), ARGUMENT (NULL pointers, threads < 0, batch
+   outside 0..RECTIFY_MAX_BATCH), LIMIT (the activations of `batch` samples
+   and scratch for `threads` threads exceed RECTIFY_MAX_ACTIVATION_BYTES),
+   NOMEM. */
 RECTIFY_API rectify_status rectify_session_create(const rectify_model *model,
                                                   const rectify_session_options *options,
                                                   rectify_session **session,
                                                   rectify_error *err);
+/* Frees the session and all it holds; NULL is a no-op. */
 RECTIFY_API void rectify_session_destroy(rectify_session *session);
 
+/* OpenMP threads for the next runs; 0 or less: all cores. */
 RECTIFY_API void rectify_session_set_threads(rectify_session *session, int threads);
 
-/* Runs the model on `count` floats: batch x input_size, NCHW. Counts the
-   zeros of every layer's output into the session's statistics. */
+/* The bytes the session holds through the allocator now: activations,
+   per-thread scratch, statistics and the session itself. It grows only when
+   a run uses more threads than any before. 0 for NULL. */
+RECTIFY_API size_t rectify_session_bytes(const rectify_session *session);
+
+/* Runs the model on `count` floats: batch x input_size, NCHW (sample i at
+   input + i * input_size). The input is copied, not kept. Counts the zeros
+   of every layer's output into the session's statistics. Views from the
+   previous run become invalid. Errors: ARGUMENT (NULL pointers, `count` is
+   not batch x input_size, the observer stopped the run), NOMEM (scratch for
+   more threads). A run the observer stopped leaves no outputs until the
+   next successful run. */
 RECTIFY_API rectify_status rectify_session_run(rectify_session *session,
                                                const float *input, size_t count,
                                                rectify_error *err);
@@ -270,18 +348,27 @@ typedef struct rectify_tensor {
     int64_t elements;
 } rectify_tensor;
 
-/* Output i of the last run (see rectify_model_output_count). */
+/* Output i of the last successful run (see rectify_model_output_count).
+   ARGUMENT when i is out of range or nothing ran yet. */
 RECTIFY_API rectify_status rectify_session_output(const rectify_session *session, int i,
                                                   rectify_tensor *out);
 
 /* The output of any layer after the last run, when it is still in memory:
    model outputs always are; other layers only while their buffer was not
-   reused (use the observer below to see every layer). */
+   reused (use the observer below to see every layer). ARGUMENT when the
+   index is out of range, the output was overwritten, or nothing ran yet. */
 RECTIFY_API rectify_status rectify_session_layer_output(const rectify_session *session,
                                                         int layer, rectify_tensor *out);
 
+/* The same by layer name (as in model.json), e.g. "prob" or "fc1": ARGUMENT
+   also for an unknown name. */
+RECTIFY_API rectify_status rectify_session_output_by_name(const rectify_session *session,
+                                                          const char *name, rectify_tensor *out);
+
 /* Called after each layer has run with its output, before the buffer can be
-   reused. Return non-zero to stop the run (it then fails with ARGUMENT). */
+   reused; on the thread that called rectify_session_run. The view is valid
+   only during the call. Return non-zero to stop the run (it then fails with
+   ARGUMENT). NULL removes the observer. */
 typedef int (*rectify_observer)(void *user, int layer, const rectify_tensor *output);
 RECTIFY_API void rectify_session_set_observer(rectify_session *session,
                                               rectify_observer observer, void *user);
@@ -303,15 +390,21 @@ typedef struct rectify_layer_stats {
     double min_sparsity, max_sparsity, sum_sparsity, sum_sparsity_sq;
 } rectify_layer_stats;
 
+/* Layer `layer`'s statistics, copied into *stats (all zeros before any run).
+   ARGUMENT when the index is out of range. */
 RECTIFY_API rectify_status rectify_session_layer_stats(const rectify_session *session, int layer,
                                                        rectify_layer_stats *stats);
 
 /* Channels of a layer's output (C for rank 3, features for rank 1) and the
-   zeros counted per channel since the last reset, written to zeros[0..n). */
+   zeros counted per channel since the last reset, written to zeros[0..n).
+   The count is 0 and the copy fails (ARGUMENT) for a bad index; the copy
+   also fails when n is less than the channels. */
 RECTIFY_API int64_t rectify_session_channel_count(const rectify_session *session, int layer);
 RECTIFY_API rectify_status rectify_session_channel_zeros(const rectify_session *session, int layer,
                                                          int64_t *zeros, int64_t n);
 
+/* Clears the accumulated statistics (totals, runs, samples, per-sample
+   sparsity range, per-channel zeros) and the last run's. */
 RECTIFY_API void rectify_session_reset_stats(rectify_session *session);
 
 #ifdef __cplusplus

@@ -44,6 +44,12 @@ void *rx_malloc_aligned(const rectify_allocator *a, size_t size)
     return (void *)at;
 }
 
+size_t rx_request_bytes(size_t size, bool aligned)
+{
+    if (aligned) return size + 64 + sizeof(void *);
+    return size ? size : 1;
+}
+
 void rx_free_aligned(const rectify_allocator *a, void *p)
 {
     if (!p) return;

@@ -1,5 +1,6 @@
 /* image.c: PNG/JPEG bytes or raw pixels -> the model's preprocess -> one
    NCHW float sample: color, resize, center crop, scale, mean and std. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,14 +101,98 @@ rectify_status rectify_image_from_pixels(const rectify_model *m, const unsigned 
     return preprocess(m, pixels, width, height, channels, stride, out, count, "pixels", err);
 }
 
+/* PNG chunks carry a CRC-32 that stb does not check: a damaged file must
+   not pass as an image. */
+static uint32_t crc32_png(const unsigned char *p, size_t n)
+{
+    uint32_t crc = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    }
+    return crc ^ 0xffffffffu;
+}
+
+static bool is_png(const unsigned char *b, size_t size)
+{
+    return size >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0;
+}
+
+static bool is_jpeg(const unsigned char *b, size_t size)
+{
+    return size >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff;
+}
+
+static rectify_status check_png(const unsigned char *b, size_t size, const char *what, rectify_error *err)
+{
+    size_t at = 8;
+    while (at + 12 <= size) {
+        uint32_t length = (uint32_t)b[at] << 24 | (uint32_t)b[at + 1] << 16 | (uint32_t)b[at + 2] << 8 | b[at + 3];
+        if (length > size - at - 12)
+            return rx_fail(err, RECTIFY_ERR_PARSE, "%s: damaged PNG: chunk %.4s runs past the end of the file", what,
+                           (const char *)b + at + 4);
+        const unsigned char *crc = b + at + 8 + length;
+        uint32_t want = (uint32_t)crc[0] << 24 | (uint32_t)crc[1] << 16 | (uint32_t)crc[2] << 8 | crc[3];
+        if (crc32_png(b + at + 4, length + 4) != want)
+            return rx_fail(err, RECTIFY_ERR_PARSE, "%s: damaged PNG: chunk %.4s fails its CRC check", what,
+                           (const char *)b + at + 4);
+        if (memcmp(b + at + 4, "IEND", 4) == 0) return RECTIFY_OK;
+        at += 12 + length;
+    }
+    return rx_fail(err, RECTIFY_ERR_PARSE, "%s: truncated PNG (no IEND chunk)", what);
+}
+
+/* Width and height from the header, before any decoding. */
+static bool header_size(const unsigned char *b, size_t size, int64_t *w, int64_t *h)
+{
+    if (is_png(b, size)) {
+        if (size < 24 || memcmp(b + 12, "IHDR", 4) != 0) return false;
+        *w = (int64_t)b[16] << 24 | b[17] << 16 | b[18] << 8 | b[19];
+        *h = (int64_t)b[20] << 24 | b[21] << 16 | b[22] << 8 | b[23];
+        return true;
+    }
+    /* JPEG: walk the markers to the first start-of-frame */
+    size_t at = 2;
+    while (at + 4 <= size && b[at] == 0xff) {
+        unsigned marker = b[at + 1];
+        size_t length = (size_t)b[at + 2] << 8 | b[at + 3];
+        if (marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc) {
+            if (at + 9 > size) return false;
+            *h = b[at + 5] << 8 | b[at + 6];
+            *w = b[at + 7] << 8 | b[at + 8];
+            return true;
+        }
+        at += 2 + length;
+    }
+    return false;
+}
+
 static rectify_status decode(const rectify_model *m, const unsigned char *bytes, size_t size, float *out,
                              size_t count, const char *what, rectify_error *err)
 {
     if (size > (size_t)1 << 30)
         return rx_fail(err, RECTIFY_ERR_LIMIT, "%s: %zu bytes is too large for an image", what, size);
+    if (!is_png(bytes, size) && !is_jpeg(bytes, size))
+        return rx_fail(err, RECTIFY_ERR_PARSE, "%s: not a PNG or JPEG image", what);
+    int64_t hw = 0, hh = 0;
+    if (header_size(bytes, size, &hw, &hh) &&
+        (hw > RECTIFY_MAX_IMAGE_SIDE || hh > RECTIFY_MAX_IMAGE_SIDE || hw * hh > (int64_t)RECTIFY_MAX_IMAGE_PIXELS))
+        return rx_fail(err, RECTIFY_ERR_LIMIT, "%s: image of %lldx%lld pixels is over the limits (side %d, %u pixels)",
+                       what, (long long)hw, (long long)hh, RECTIFY_MAX_IMAGE_SIDE, RECTIFY_MAX_IMAGE_PIXELS);
+    if (header_size(bytes, size, &hw, &hh) && (hw == 0 || hh == 0))
+        return rx_fail(err, RECTIFY_ERR_PARSE, "%s: image of %lldx%lld pixels has no pixels", what, (long long)hw,
+                       (long long)hh);
+    if (is_png(bytes, size)) {
+        rectify_status st = check_png(bytes, size, what, err);
+        if (st) return st;
+    }
     int w, h, comp;
-    if (!rx_stb_info(bytes, (int)size, &w, &h, &comp))
-        return rx_fail(err, RECTIFY_ERR_PARSE, "%s: not a PNG or JPEG image (or a damaged one)", what);
+    int header_read = rx_stb_info(bytes, (int)size, &w, &h, &comp);
+    if (!header_read && rx_stb_out_of_memory())
+        return rx_fail(err, RECTIFY_ERR_NOMEM, "%s: out of memory reading the image's header", what);
+    if (!header_read)
+        return rx_fail(err, RECTIFY_ERR_PARSE, "%s: damaged %s image (its header cannot be read)", what,
+                       is_png(bytes, size) ? "PNG" : "JPEG");
     if (w < 1 || h < 1 || w > RECTIFY_MAX_IMAGE_SIDE || h > RECTIFY_MAX_IMAGE_SIDE ||
         (uint64_t)w * (uint64_t)h > RECTIFY_MAX_IMAGE_PIXELS)
         return rx_fail(err, RECTIFY_ERR_LIMIT, "%s: image of %dx%d pixels is over the limits (side %d, %u pixels)",
@@ -116,7 +201,11 @@ static rectify_status decode(const rectify_model *m, const unsigned char *bytes,
     int channels = comp <= 2 ? 1 : 3;
     const char *reason = "unknown";
     unsigned char *pixels = rx_stb_decode(bytes, (int)size, &w, &h, channels, &reason);
-    if (!pixels) return rx_fail(err, RECTIFY_ERR_PARSE, "%s: cannot decode: %s", what, reason);
+    if (!pixels && rx_stb_out_of_memory())
+        return rx_fail(err, RECTIFY_ERR_NOMEM, "%s: out of memory decoding the image", what);
+    if (!pixels)
+        return rx_fail(err, RECTIFY_ERR_PARSE, "%s: cannot decode the %s data: %s", what,
+                       is_png(bytes, size) ? "PNG" : "JPEG", reason && reason[0] ? reason : "damaged or truncated");
     rectify_status st = preprocess(m, pixels, w, h, channels, (size_t)w * (size_t)channels, out, count, what, err);
     rx_stb_free(pixels);
     return st;

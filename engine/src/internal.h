@@ -40,6 +40,7 @@ typedef struct rx_params {
     bool bias;             /* conv, dense */
     bool ceil_mode;        /* pools */
     bool count_include_pad;/* avgpool */
+    float slope;           /* leaky_relu */
 } rx_params;
 
 struct rx_op;
@@ -56,6 +57,7 @@ typedef struct rx_layer {
     int buffer;                     /* activation buffer it writes */
     bool in_place;                  /* that buffer is its first input's */
     float *packed;                  /* weights repacked by op->prepare */
+    float sparse_from;              /* dense: input sparsity from which zeros are skipped (> 1: never) */
     bool winograd;                  /* conv: runs as F(4x4, 3x3) */
     int json_index;                 /* position in model.json's "layers" */
 } rx_layer;
@@ -74,8 +76,9 @@ typedef struct rx_tensor {
 typedef struct rx_ctx {
     rectify_error *err;
     const char *file;    /* "model.json", "weights.safetensors", ... */
-    const char *layer;   /* current layer name or NULL */
+    const char *layer;   /* current layer name or NULL ("" before it has a name) */
     int layer_index;
+    const char *section; /* "input", "input.preprocess", ... outside layers, or NULL */
 } rx_ctx;
 
 /* Fills err (if not NULL) and returns status. printf-style. */
@@ -118,6 +121,9 @@ void *rx_grow(const rectify_allocator *a, void *p, size_t old_size, size_t new_s
 void rx_free(const rectify_allocator *a, void *p);
 void *rx_malloc_aligned(const rectify_allocator *a, size_t size); /* 64-byte aligned */
 void rx_free_aligned(const rectify_allocator *a, void *p);
+/* The bytes rx_malloc (aligned: rx_malloc_aligned) asks the allocator for
+   `size` bytes: what rectify_session_bytes reports. */
+size_t rx_request_bytes(size_t size, bool aligned);
 
 struct rectify_model {
     rectify_allocator allocator;
@@ -142,6 +148,7 @@ struct rectify_model {
     rx_blob weights;           /* the safetensors file */
     float *owned;              /* widened or realigned tensors */
     int64_t weight_bytes;
+    int64_t held_bytes;        /* all it holds through its allocator */
     /* labels */
     int label_count;
     char **labels;
@@ -181,6 +188,8 @@ static inline const float *rx_weight(const rectify_model *m, const rx_layer *l, 
 
 /* weights.c */
 rectify_status rx_bind_weights(rectify_model *m, const char *file_label, rectify_error *err);
+/* INVALID when a bound tensor holds NaN or infinity (rectify_load_options.allow_nonfinite). */
+rectify_status rx_check_finite(const rectify_model *m, const char *file_label, rectify_error *err);
 
 /* plan.c */
 rectify_status rx_plan(rectify_model *m, rectify_error *err);

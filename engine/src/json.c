@@ -1,5 +1,6 @@
 /* json.c: strict, typed reading of model.json (and safetensors headers).
    Keys are case-sensitive; duplicates and unknown keys are errors. */
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,14 +8,118 @@
 
 #include "internal.h"
 
-static int depth_of(const cJSON *item)
+/* What duplicate_key returns when it could not allocate. */
+static const char no_memory[] = "";
+
+/* cJSON returns NULL both for bad text and when an allocation failed. When
+   it fails, this grammar (cJSON 1.7's own: a UTF-8 BOM skipped, bytes up to
+   0x20 as white space, raw control characters allowed in strings, numbers
+   as strtod reads at most 63 of [0-9+-eE.], \u escapes with their
+   surrogate rules) tells which: text it accepts failed for memory. It is
+   never looser than cJSON's, so bad text is never called out of memory. */
+typedef struct grammar { const unsigned char *p; size_t n, at; int depth; } grammar;
+
+static void g_space(grammar *g) { while (g->at < g->n && g->p[g->at] <= 32) g->at++; }
+
+static unsigned g_hex4(const unsigned char *p)
 {
-    int deepest = 0;
-    for (const cJSON *child = item->child; child; child = child->next) {
-        int d = depth_of(child);
-        if (d > deepest) deepest = d;
+    unsigned h = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned d = p[i] >= '0' && p[i] <= '9' ? p[i] - (unsigned)'0' : p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10u
+                   : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10u : 16u;
+        if (d == 16) return 0; /* cJSON reads a bad digit as the code 0 */
+        h = h << 4 | d;
     }
-    return (cJSON_IsArray(item) || cJSON_IsObject(item)) ? deepest + 1 : 0;
+    return h;
+}
+
+static bool g_string(grammar *g)
+{
+    if (g->at >= g->n || g->p[g->at] != '"') return false;
+    size_t end = g->at + 1;
+    while (end < g->n && g->p[end] != '"') {
+        if (g->p[end] == '\\') {
+            if (end + 1 >= g->n) return false;
+            end++;
+        }
+        end++;
+    }
+    if (end >= g->n) return false;
+    for (size_t i = g->at + 1; i < end;) {
+        if (g->p[i] != '\\') { i++; continue; }
+        unsigned char e = g->p[i + 1];
+        if (strchr("bfnrt\"\\/", e) && e) { i += 2; continue; }
+        if (e != 'u' || end - i < 6) return false;
+        unsigned first = g_hex4(g->p + i + 2);
+        if (first >= 0xDC00 && first <= 0xDFFF) return false;
+        if (first >= 0xD800 && first <= 0xDBFF) {
+            if (end - (i + 6) < 6 || g->p[i + 6] != '\\' || g->p[i + 7] != 'u') return false;
+            unsigned second = g_hex4(g->p + i + 8);
+            if (second < 0xDC00 || second > 0xDFFF) return false;
+            i += 12;
+        } else {
+            i += 6;
+        }
+    }
+    g->at = end + 1;
+    return true;
+}
+
+static bool g_value(grammar *g);
+
+static bool g_list(grammar *g, unsigned char close, bool object)
+{
+    if (++g->depth > 1000) return false;
+    g->at++;
+    g_space(g);
+    if (g->at < g->n && g->p[g->at] == close) { g->at++; g->depth--; return true; }
+    for (;;) {
+        g_space(g);
+        if (object) {
+            if (!g_string(g)) return false;
+            g_space(g);
+            if (g->at >= g->n || g->p[g->at] != ':') return false;
+            g->at++;
+            g_space(g);
+        }
+        if (!g_value(g)) return false;
+        g_space(g);
+        if (g->at < g->n && g->p[g->at] == ',') { g->at++; continue; }
+        if (g->at < g->n && g->p[g->at] == close) { g->at++; g->depth--; return true; }
+        return false;
+    }
+}
+
+static bool g_value(grammar *g)
+{
+    const unsigned char *p = g->p + g->at;
+    size_t left = g->n - g->at;
+    if (left >= 4 && memcmp(p, "null", 4) == 0) { g->at += 4; return true; }
+    if (left >= 5 && memcmp(p, "false", 5) == 0) { g->at += 5; return true; }
+    if (left >= 4 && memcmp(p, "true", 4) == 0) { g->at += 4; return true; }
+    if (left == 0) return false;
+    if (*p == '"') return g_string(g);
+    if (*p == '[') return g_list(g, ']', false);
+    if (*p == '{') return g_list(g, '}', true);
+    if (*p != '-' && !(*p >= '0' && *p <= '9')) return false;
+    char number[64];
+    size_t i = 0;
+    for (; i < sizeof number - 1 && i < left && strchr("0123456789+-eE.", p[i]) && p[i]; i++)
+        number[i] = p[i] == '.' ? *localeconv()->decimal_point : (char)p[i];
+    number[i] = '\0';
+    char *after;
+    strtod(number, &after);
+    if (after == number) return false;
+    g->at += (size_t)(after - number);
+    return true;
+}
+
+static bool cjson_would_parse(const char *text, size_t size)
+{
+    grammar g = {(const unsigned char *)text, size, 0, 0};
+    if (size >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) g.at = 3;
+    g_space(&g);
+    return g_value(&g);
 }
 
 static int compare_names(const void *a, const void *b)
@@ -22,15 +127,16 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Finds a key that occurs twice in any object of the tree. */
-static const char *duplicate_key(const cJSON *item)
+/* Finds a key that occurs twice in any object of the tree; `where` gets
+   the path of that object ("layers[1] (layer \"c1\")", "input", ...). */
+static const char *duplicate_key(const cJSON *item, char *where, size_t size)
 {
     if (cJSON_IsObject(item)) {
         size_t n = 0;
         for (const cJSON *ch = item->child; ch; ch = ch->next) n++;
         if (n > 1) {
             const char **names = malloc(n * sizeof *names);
-            if (!names) return NULL; /* memory failure is caught later */
+            if (!names) return no_memory;
             size_t i = 0;
             for (const cJSON *ch = item->child; ch; ch = ch->next) names[i++] = ch->string;
             qsort(names, n, sizeof *names, compare_names);
@@ -41,9 +147,21 @@ static const char *duplicate_key(const cJSON *item)
             if (dup) return dup;
         }
     }
-    for (const cJSON *ch = item->child; ch; ch = ch->next) {
-        const char *dup = duplicate_key(ch);
+    size_t used = strlen(where);
+    int index = 0;
+    for (const cJSON *ch = item->child; ch; ch = ch->next, index++) {
+        if (cJSON_IsArray(item)) {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(ch, "name");
+            if (cJSON_IsString(name))
+                snprintf(where + used, size - used, "[%d] (\"%.100s\")", index, name->valuestring);
+            else
+                snprintf(where + used, size - used, "[%d]", index);
+        } else {
+            snprintf(where + used, size - used, "%s%.100s", used ? "." : "", ch->string);
+        }
+        const char *dup = duplicate_key(ch, where, size);
         if (dup) return dup;
+        where[used] = '\0';
     }
     return NULL;
 }
@@ -58,6 +176,34 @@ static void line_col(const char *text, const char *at, int *line, int *col)
     }
 }
 
+/* Nesting depth of the raw text, outside strings: checked before cJSON,
+   whose own limit (1000) would report a plain parse error. Also finds a
+   \u0000 escape, which cJSON would silently cut a string at. */
+static int scan(const char *text, size_t size, bool *escaped_nul)
+{
+    int depth = 0, deepest = 0;
+    bool in_string = false;
+    *escaped_nul = false;
+    for (size_t i = 0; i < size; i++) {
+        char ch = text[i];
+        if (in_string) {
+            if (ch == '\\' && i + 1 < size) {
+                if (text[i + 1] == 'u' && i + 5 < size && memcmp(text + i + 2, "0000", 4) == 0) *escaped_nul = true;
+                i++;
+            } else if (ch == '"') {
+                in_string = false;
+            }
+        } else if (ch == '"') {
+            in_string = true;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > deepest) deepest = depth;
+        } else if (ch == ']' || ch == '}') {
+            depth--;
+        }
+    }
+    return deepest;
+}
+
 rectify_status rx_json_parse(rx_ctx *c, const char *text, size_t size, cJSON **out)
 {
     *out = NULL;
@@ -66,13 +212,20 @@ rectify_status rx_json_parse(rx_ctx *c, const char *text, size_t size, cJSON **o
                         size, RECTIFY_MAX_JSON_BYTES);
     if (memchr(text, '\0', size))
         return rx_cfail(c, RECTIFY_ERR_PARSE, "not JSON text: it holds a NUL byte");
+    bool escaped_nul;
+    int nesting = scan(text, size, &escaped_nul);
+    if (nesting > RECTIFY_MAX_JSON_DEPTH)
+        return rx_cfail(c, RECTIFY_ERR_LIMIT, "JSON nested %d deep, more than the limit of %d", nesting,
+                        RECTIFY_MAX_JSON_DEPTH);
+    if (escaped_nul) return rx_cfail(c, RECTIFY_ERR_PARSE, "a string holds an escaped NUL character (\\u0000)");
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, size, &end, 0);
     if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        /* cJSON_GetErrorPtr is global state; when it does not point into our
-           text (another thread parsed), fall back to "somewhere". */
-        if (end && end >= text && end <= text + size) at = end;
+        if (cjson_would_parse(text, size)) return rx_cfail(c, RECTIFY_ERR_NOMEM, "out of memory parsing the JSON");
+        /* cJSON sets `end` to where parsing stopped. cJSON_GetErrorPtr is
+           global state that other threads' parses write: only a fallback,
+           and only when it points into our text. */
+        const char *at = end && end >= text && end <= text + size ? end : cJSON_GetErrorPtr();
         if (at && at >= text && at <= text + size) {
             int line, col;
             line_col(text, at, &line, &col);
@@ -92,15 +245,15 @@ rectify_status rx_json_parse(rx_ctx *c, const char *text, size_t size, cJSON **o
                             line, col);
         }
     }
-    int depth = depth_of(root);
-    if (depth > RECTIFY_MAX_JSON_DEPTH) {
+    char where[1024] = "";
+    const char *dup = duplicate_key(root, where, sizeof where);
+    if (dup == no_memory) {
         cJSON_Delete(root);
-        return rx_cfail(c, RECTIFY_ERR_LIMIT, "JSON nested %d deep, more than the limit of %d",
-                        depth, RECTIFY_MAX_JSON_DEPTH);
+        return rx_cfail(c, RECTIFY_ERR_NOMEM, "out of memory checking the JSON for duplicate keys");
     }
-    const char *dup = duplicate_key(root);
     if (dup) {
-        rectify_status st = rx_cfail(c, RECTIFY_ERR_PARSE, "duplicate key \"%.100s\"", dup);
+        rectify_status st = rx_cfail(c, RECTIFY_ERR_PARSE, "duplicate key \"%.100s\" in %s", dup,
+                                     where[0] ? where : "the top-level object");
         cJSON_Delete(root);
         return st;
     }
@@ -125,12 +278,14 @@ const cJSON *rx_json_get(const cJSON *obj, const char *key)
     return cJSON_GetObjectItemCaseSensitive(obj, key);
 }
 
+/* An integral JSON number; one too large for int64 saturates, so that the
+   range check calls it out of range. */
 static bool as_integer(const cJSON *v, int64_t *out)
 {
     if (!cJSON_IsNumber(v)) return false;
     double d = v->valuedouble;
-    if (!isfinite(d) || d != floor(d) || fabs(d) > 9.0e15) return false;
-    *out = (int64_t)d;
+    if (!isfinite(d) || d != floor(d)) return false;
+    *out = d > 9.0e18 ? INT64_MAX : d < -9.0e18 ? INT64_MIN : (int64_t)d;
     return true;
 }
 
@@ -147,8 +302,8 @@ rectify_status rx_json_int(rx_ctx *c, const cJSON *obj, const char *key, bool re
     if (!as_integer(v, &i))
         return rx_cfail(c, RECTIFY_ERR_INVALID, "field \"%s\" must be an integer", key);
     if (i < min || i > max)
-        return rx_cfail(c, i > max && max >= RECTIFY_MAX_DIM ? RECTIFY_ERR_LIMIT : RECTIFY_ERR_INVALID,
-                        "field \"%s\" is %lld, outside %lld..%lld", key, (long long)i,
+        return rx_cfail(c, i > max ? RECTIFY_ERR_LIMIT : RECTIFY_ERR_INVALID,
+                        "field \"%s\" is %.17g, outside %lld..%lld", key, v->valuedouble,
                         (long long)min, (long long)max);
     *out = i;
     return RECTIFY_OK;
@@ -207,9 +362,9 @@ rectify_status rx_json_ints(rx_ctx *c, const cJSON *obj, const char *key, bool r
     int64_t one;
     if (as_integer(v, &one)) {
         if (one < min || one > max)
-            return rx_cfail(c, one > max && max >= RECTIFY_MAX_DIM ? RECTIFY_ERR_LIMIT : RECTIFY_ERR_INVALID,
-                            "field \"%s\" is %lld, outside %lld..%lld", key,
-                            (long long)one, (long long)min, (long long)max);
+            return rx_cfail(c, one > max ? RECTIFY_ERR_LIMIT : RECTIFY_ERR_INVALID,
+                            "field \"%s\" is %.17g, outside %lld..%lld", key, v->valuedouble,
+                            (long long)min, (long long)max);
         for (int i = 0; i < full; i++) out[i] = one;
         *length = 1;
         return RECTIFY_OK;
@@ -233,9 +388,9 @@ rectify_status rx_json_ints(rx_ctx *c, const cJSON *obj, const char *key, bool r
         if (!as_integer(e, &x))
             return rx_cfail(c, RECTIFY_ERR_INVALID, "field \"%s\"[%d] must be an integer", key, i);
         if (x < min || x > max)
-            return rx_cfail(c, x > max && max >= RECTIFY_MAX_DIM ? RECTIFY_ERR_LIMIT : RECTIFY_ERR_INVALID,
-                            "field \"%s\"[%d] is %lld, outside %lld..%lld", key, i,
-                            (long long)x, (long long)min, (long long)max);
+            return rx_cfail(c, x > max ? RECTIFY_ERR_LIMIT : RECTIFY_ERR_INVALID,
+                            "field \"%s\"[%d] is %.17g, outside %lld..%lld", key, i, e->valuedouble,
+                            (long long)min, (long long)max);
         out[i] = x;
     }
     *length = n;

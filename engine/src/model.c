@@ -1,5 +1,6 @@
 /* model.c: model.json into a validated graph: fields, names, inputs, order
    (a DAG, sorted), shapes and costs, then the plan, weights and labels. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,46 @@ static const char *const preprocess_fields[] = {"color", "resize", "crop", "scal
 
 static void *default_alloc(void *user, size_t size) { (void)user; return malloc(size); }
 static void default_free(void *user, void *p) { (void)user; free(p); }
+
+/* While a model loads, its allocations pass through a tally that keeps each
+   block's size, so that the model knows what it holds (held_bytes) however
+   its operators allocate. The tally's own list lives in malloc'd memory. */
+typedef struct tally {
+    rectify_allocator real;
+    int64_t bytes;
+    size_t count, capacity;
+    struct block { void *p; size_t size; } *blocks;
+} tally;
+
+static void *tally_alloc(void *user, size_t size)
+{
+    tally *t = user;
+    if (t->count == t->capacity) {
+        size_t capacity = t->capacity ? 2 * t->capacity : 64;
+        struct block *grown = realloc(t->blocks, capacity * sizeof *grown);
+        if (!grown) return NULL;
+        t->blocks = grown;
+        t->capacity = capacity;
+    }
+    void *p = t->real.alloc(t->real.user, size);
+    if (p) {
+        t->blocks[t->count++] = (struct block){p, size};
+        t->bytes += (int64_t)size;
+    }
+    return p;
+}
+
+static void tally_free(void *user, void *p)
+{
+    tally *t = user;
+    for (size_t i = t->count; i-- > 0;)
+        if (t->blocks[i].p == p) {
+            t->bytes -= (int64_t)t->blocks[i].size;
+            t->blocks[i] = t->blocks[--t->count];
+            break;
+        }
+    t->real.free(t->real.user, p);
+}
 
 static bool valid_name(const char *s)
 {
@@ -82,8 +123,9 @@ static rectify_status parse_float_list(rx_ctx *c, const cJSON *obj, const char *
                         key, (long long)channels);
     int i = 0;
     for (const cJSON *e = v->child; e; e = e->next, i++) {
+        /* as float32: std must stay > 0 and 1/std finite */
         if (!cJSON_IsNumber(e) || !(e->valuedouble > -1e30 && e->valuedouble < 1e30) ||
-            (positive && !(e->valuedouble > 0)))
+            (positive && !(e->valuedouble > 1e-30)))
             return rx_cfail(c, RECTIFY_ERR_INVALID, "input.preprocess.%s[%d] must be a %snumber", key, i,
                             positive ? "positive " : "finite ");
         for (int k = (n == 1 ? 0 : i); k < (n == 1 ? channels : i + 1); k++) out[k] = (float)e->valuedouble;
@@ -95,6 +137,7 @@ static rectify_status parse_input(rx_ctx *c, const cJSON *root, rectify_model *m
 {
     const cJSON *in = rx_json_get(root, "input");
     if (!in) return rx_cfail(c, RECTIFY_ERR_INVALID, "field \"input\" is missing");
+    c->section = "input";
     rectify_status st = rx_json_check_keys(c, in, "\"input\"", input_fields);
     const char *name;
     if (!st) st = rx_json_string(c, in, "name", false, "input", RECTIFY_MAX_NAME, &name);
@@ -126,6 +169,7 @@ static rectify_status parse_input(rx_ctx *c, const cJSON *root, rectify_model *m
             return RECTIFY_OK;
         }
     }
+    c->section = "input.preprocess";
     if ((st = rx_json_check_keys(c, pre, "\"input.preprocess\"", preprocess_fields))) return st;
     const char *color;
     if ((st = rx_json_string(c, pre, "color", false, channels == 1 ? "gray" : "rgb", 8, &color))) return st;
@@ -138,6 +182,9 @@ static rectify_status parse_input(rx_ctx *c, const cJSON *root, rectify_model *m
     int64_t v[2];
     if ((st = rx_json_ints(c, pre, "resize", false, 0, 1, RECTIFY_MAX_IMAGE_SIDE, two, v, &n))) return st;
     p->resize_h = v[0], p->resize_w = v[1];
+    if (p->resize_h * p->resize_w > (int64_t)RECTIFY_MAX_IMAGE_PIXELS)
+        return rx_cfail(c, RECTIFY_ERR_LIMIT, "resize to %lldx%lld is more than the limit of %u pixels",
+                        (long long)p->resize_h, (long long)p->resize_w, RECTIFY_MAX_IMAGE_PIXELS);
     if ((st = rx_json_ints(c, pre, "crop", false, 0, 1, RECTIFY_MAX_IMAGE_SIDE, two, v, &n))) return st;
     p->crop_h = v[0], p->crop_w = v[1];
     if (p->crop_h && p->resize_h && (p->crop_h > p->resize_h || p->crop_w > p->resize_w))
@@ -147,6 +194,8 @@ static rectify_status parse_input(rx_ctx *c, const cJSON *root, rectify_model *m
         return rx_cfail(c, RECTIFY_ERR_INVALID, "input.preprocess gives %lldx%lld images, input.shape wants %lldx%lld",
                         (long long)fh, (long long)fw, (long long)m->input.d[1], (long long)m->input.d[2]);
     if ((st = rx_json_number(c, pre, "scale", 1.0, &p->scale))) return st;
+    if (!(fabs(p->scale) < 1e30))
+        return rx_cfail(c, RECTIFY_ERR_INVALID, "field \"scale\" is %g, out of float range", p->scale);
     if ((st = parse_float_list(c, pre, "mean", channels, 0.0f, false, p->mean))) return st;
     return parse_float_list(c, pre, "std", channels, 1.0f, true, p->std);
 }
@@ -189,9 +238,9 @@ static rectify_status parse_layers(rx_ctx *c, const cJSON *root, rectify_model *
         l->json_index = i;
         c->layer_index = i;
         char what[48];
-        if (!cJSON_IsObject(j)) { st = rx_cfail(c, RECTIFY_ERR_INVALID, "layer #%d must be an object", i); goto done; }
-        const char *name, *op;
         c->layer = ""; /* no name yet: messages say "layer #i" */
+        if (!cJSON_IsObject(j)) { st = rx_cfail(c, RECTIFY_ERR_INVALID, "must be an object"); goto done; }
+        const char *name, *op;
         if ((st = rx_json_string(c, j, "name", true, NULL, RECTIFY_MAX_NAME, &name))) goto done;
         if (!valid_name(name)) {
             st = rx_cfail(c, RECTIFY_ERR_INVALID, "name \"%s\" has characters outside [A-Za-z0-9_.:/-]", name);
@@ -282,7 +331,17 @@ static rectify_status parse_layers(rx_ctx *c, const cJSON *root, rectify_model *
             if (ready) { position[i] = placed; order[placed++] = i; }
         }
         if (placed == before) {
+            /* From an unplaced layer, follow unplaced inputs: within n steps
+               the walk is inside the cycle (a layer merely downstream of it
+               is never reached twice). */
             for (i = 0; i < n && position[i] >= 0; i++) {}
+            for (int step = 0; step < n; step++) {
+                int next = -1;
+                for (int e = 0; e < parsed[i].input_count && next < 0; e++)
+                    if (parsed[i].inputs[e] >= 0 && position[parsed[i].inputs[e]] < 0) next = parsed[i].inputs[e];
+                if (next < 0) break;
+                i = next;
+            }
             c->layer = parsed[i].name;
             c->layer_index = i;
             st = rx_cfail(c, RECTIFY_ERR_INVALID, "the layers form a cycle through this layer");
@@ -383,13 +442,11 @@ static rectify_status parse_labels(rectify_model *m, const char *source, const c
         p = next;
     }
     m->label_count = n;
-    /* A single flat output is the class scores: the labels must match it. */
-    if (m->output_count == 1) {
-        const rx_layer *out = &m->layers[m->outputs[0]];
-        if (out->out.rank == 1 && out->out.d[0] != n)
-            return rx_fail(err, RECTIFY_ERR_INVALID, "%s: %d labels, but output \"%s\" has %lld values", file, n,
-                           out->name, (long long)out->out.d[0]);
-    }
+    /* The labels name the channels (classes) of the first output. */
+    const rx_layer *out = &m->layers[m->outputs[0]];
+    if (rx_shape_channels(&out->out) != n)
+        return rx_fail(err, RECTIFY_ERR_INVALID, "%s: %d labels, but output \"%s\" has %lld channels", file, n,
+                       out->name, (long long)rx_shape_channels(&out->out));
     return RECTIFY_OK;
 }
 
@@ -400,6 +457,20 @@ static rectify_status prepare_layers(rectify_model *m, rectify_error *err)
         rectify_status st = l->op->prepare ? l->op->prepare(m, l, err) : RECTIFY_OK;
         if (st) return st;
     }
+    return RECTIFY_OK;
+}
+
+/* One sample on one thread must fit RECTIFY_MAX_ACTIVATION_BYTES: a model
+   that loads can run (sessions check their batch and threads again). */
+static rectify_status check_activations(const rectify_model *m, rx_ctx *c)
+{
+    int64_t floats = m->max_scratch;
+    for (int b = 0; b < m->buffer_count; b++)
+        if (__builtin_add_overflow(floats, m->buffer_elements[b], &floats)) floats = INT64_MAX;
+    if (floats > (int64_t)(RECTIFY_MAX_ACTIVATION_BYTES / sizeof(float)))
+        return rx_cfail(c, RECTIFY_ERR_LIMIT, "one sample needs %lld bytes of activations, more than the limit of %llu",
+                        (long long)(floats > INT64_MAX / 4 ? INT64_MAX : floats * 4),
+                        (unsigned long long)RECTIFY_MAX_ACTIVATION_BYTES);
     return RECTIFY_OK;
 }
 
@@ -416,9 +487,11 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
     rectify_allocator a = {default_alloc, default_free, NULL};
     if (options->allocator) a = *options->allocator;
     if (!a.alloc || !a.free) return rx_fail(err, RECTIFY_ERR_ARGUMENT, "the allocator needs both alloc and free");
-    rectify_model *m = rx_calloc(&a, 1, sizeof *m);
-    if (!m) return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory");
-    m->allocator = a;
+    tally held = {.real = a};
+    rectify_allocator counted = {tally_alloc, tally_free, &held};
+    rectify_model *m = rx_calloc(&counted, 1, sizeof *m);
+    if (!m) { free(held.blocks); return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory"); }
+    m->allocator = counted;
     rx_ctx c = {.err = err, .file = json_label};
     cJSON *root = NULL;
     rectify_status st = rx_json_parse(&c, json, json_size, &root);
@@ -431,17 +504,25 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
         st = rx_cfail(&c, RECTIFY_ERR_INVALID, "\"format\" is \"%s\", not \"rectify\"", format);
         goto fail;
     }
-    if ((st = rx_json_int(&c, root, "version", true, 0, 1, 1000000, &version))) goto fail;
+    if ((st = rx_json_int(&c, root, "version", true, 0, INT64_MIN, INT64_MAX, &version))) goto fail;
     if (version != 1) {
         st = rx_cfail(&c, RECTIFY_ERR_INVALID, "format version %lld is not supported (this is version 1)", (long long)version);
         goto fail;
     }
     if ((st = rx_json_string(&c, root, "name", true, NULL, RECTIFY_MAX_NAME, &name))) goto fail;
     snprintf(m->name, sizeof m->name, "%s", name);
-    if ((st = rx_json_string(&c, root, "description", false, "", 1 << 16, &text))) goto fail;
-    if ((st = parse_input(&c, root, m))) goto fail;
+    const cJSON *description = rx_json_get(root, "description");
+    if (description && !cJSON_IsString(description)) {
+        st = rx_cfail(&c, RECTIFY_ERR_INVALID, "field \"description\" must be a string");
+        goto fail;
+    }
+    (void)text;
+    st = parse_input(&c, root, m);
+    c.section = NULL;
+    if (st) goto fail;
     if ((st = parse_layers(&c, root, m))) goto fail;
     if ((st = rx_plan(m, err))) goto fail;
+    if ((st = check_activations(m, &c))) goto fail;
 
     const char *weights_name, *labels_name;
     char path[8192];
@@ -460,12 +541,14 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
             memcpy(copy, weights, weights_size);
             m->weights = (rx_blob){copy, weights_size, false};
             st = rx_bind_weights(m, "weights", err);
+            if (!st && !options->allow_nonfinite) st = rx_check_finite(m, "weights", err);
             if (!st) st = prepare_layers(m, err);
         } else if (dir || options->weights_path) {
             if (options->weights_path) snprintf(path, sizeof path, "%s", options->weights_path);
             else if (weights_name[0] == '/') snprintf(path, sizeof path, "%s", weights_name);
             else snprintf(path, sizeof path, "%s/%s", dir, weights_name);
             if (!(st = rx_map_file(path, &m->weights, err))) st = rx_bind_weights(m, path, err);
+            if (!st && !options->allow_nonfinite) st = rx_check_finite(m, path, err);
             if (!st) st = prepare_layers(m, err);
         } else {
             st = rx_fail(err, RECTIFY_ERR_ARGUMENT, "no weights given (set graph_only to load the graph alone)");
@@ -487,11 +570,15 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
         if (st) goto fail;
     }
     cJSON_Delete(root);
+    m->allocator = a;
+    m->held_bytes = held.bytes;
+    free(held.blocks);
     *out = m;
     return RECTIFY_OK;
 fail:
     cJSON_Delete(root);
     rectify_model_destroy(m);
+    free(held.blocks);
     return st;
 }
 
@@ -565,6 +652,17 @@ rectify_status rectify_model_layer(const rectify_model *m, int i, rectify_layer_
     return RECTIFY_OK;
 }
 
+rectify_status rectify_model_layer_window(const rectify_model *m, int i, rectify_window *w)
+{
+    if (!m || !w || i < 0 || i >= m->layer_count) return RECTIFY_ERR_ARGUMENT;
+    const rx_layer *l = &m->layers[i];
+    if (l->op != &rx_op_conv && l->op != &rx_op_maxpool && l->op != &rx_op_avgpool) return RECTIFY_ERR_ARGUMENT;
+    const rx_window *v = &l->p.win;
+    *w = (rectify_window){{v->kh, v->kw}, {v->sh, v->sw}, {v->pt, v->pl, v->pb, v->pr}, {v->dh, v->dw},
+                          l->op == &rx_op_conv ? l->p.groups : 1};
+    return RECTIFY_OK;
+}
+
 int rectify_model_find_layer(const rectify_model *m, const char *name)
 {
     for (int i = 0; name && i < m->layer_count; i++)
@@ -590,6 +688,7 @@ void rectify_model_memory(const rectify_model *m, rectify_memory_info *info)
     info->unplanned_bytes = m->unplanned_elements * 4;
     info->buffers = m->buffer_count;
     info->weight_bytes = m->weight_bytes;
+    info->model_bytes = m->held_bytes;
 }
 
 int rectify_model_tensor_count(const rectify_model *m) { return m->tensor_count; }

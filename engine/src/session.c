@@ -26,6 +26,7 @@ struct rectify_session {
     rectify_observer observer;
     void *observer_user;
     bool ran;
+    size_t bytes;              /* held through the allocator */
 };
 
 void rectify_session_destroy(rectify_session *s)
@@ -51,9 +52,14 @@ static int default_threads(void)
 static rectify_status ensure_scratch(rectify_session *s, int threads, rectify_error *err)
 {
     if (threads <= s->scratch_threads || s->model->max_scratch == 0) return RECTIFY_OK;
+    size_t bytes;
+    if (__builtin_mul_overflow((size_t)s->model->max_scratch, (size_t)threads * sizeof(float), &bytes))
+        return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory for %d threads' scratch", threads);
     float *p = rx_malloc_aligned(&s->model->allocator, (size_t)s->model->max_scratch * (size_t)threads * sizeof(float));
     if (!p) return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory for %d threads' scratch", threads);
     rx_free_aligned(&s->model->allocator, s->scratch);
+    s->bytes += rx_request_bytes((size_t)s->model->max_scratch * (size_t)threads * sizeof(float), true);
+    if (s->scratch) s->bytes -= rx_request_bytes((size_t)s->model->max_scratch * (size_t)s->scratch_threads * sizeof(float), true);
     s->scratch = p;
     s->scratch_threads = threads;
     return RECTIFY_OK;
@@ -61,6 +67,7 @@ static rectify_status ensure_scratch(rectify_session *s, int threads, rectify_er
 
 void rectify_session_reset_stats(rectify_session *s)
 {
+    if (!s) return;
     const rectify_model *m = s->model;
     int64_t channels = 0;
     for (int i = 0; i < m->layer_count; i++) channels += rx_shape_channels(&m->layers[i].out);
@@ -101,6 +108,15 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
         channels += c;
         if (c > max_channels) max_channels = c;
     }
+    int64_t scratch, all;
+    if (rx_mul_overflow(m->max_scratch, s->threads, &scratch) || __builtin_add_overflow(total, scratch, &all) ||
+        all > (int64_t)(RECTIFY_MAX_ACTIVATION_BYTES / sizeof(float))) {
+        int batch = s->batch, threads = s->threads;
+        rectify_session_destroy(s);
+        return rx_fail(err, RECTIFY_ERR_LIMIT,
+                       "batch %d on %d threads needs more than the limit of %llu bytes of activations", batch,
+                       threads, (unsigned long long)RECTIFY_MAX_ACTIVATION_BYTES);
+    }
     s->arena = rx_malloc_aligned(a, (size_t)total * sizeof(float));
     s->buffers = rx_calloc(a, (size_t)m->buffer_count, sizeof *s->buffers);
     s->sample_channel = rx_calloc(a, (size_t)(max_channels * s->batch), sizeof *s->sample_channel);
@@ -112,6 +128,11 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
         s->buffers[b] = s->arena + offset;
         offset += (m->buffer_elements[b] * s->batch + 15) & ~(int64_t)15;
     }
+    s->bytes = rx_request_bytes(sizeof *s, false) + rx_request_bytes((size_t)total * sizeof(float), true) +
+               rx_request_bytes((size_t)m->buffer_count * sizeof *s->buffers, false) +
+               rx_request_bytes((size_t)(max_channels * s->batch) * sizeof *s->sample_channel, false) +
+               rx_request_bytes(((size_t)channels + 1) * sizeof *s->channel_arena, false) +
+               rx_request_bytes((size_t)m->layer_count * sizeof *s->stats, false);
     channels = 0;
     for (int i = 0; i < m->layer_count; i++) {
         s->stats[i].channel_zeros = s->channel_arena + channels;
@@ -133,6 +154,7 @@ void rectify_session_set_threads(rectify_session *s, int threads)
 
 void rectify_session_set_observer(rectify_session *s, rectify_observer observer, void *user)
 {
+    if (!s) return;
     s->observer = observer;
     s->observer_user = user;
 }
@@ -240,6 +262,14 @@ rectify_status rectify_session_layer_output(const rectify_session *s, int layer,
     make_view(s, &l->out, s->buffers[l->buffer], out);
     return RECTIFY_OK;
 }
+
+rectify_status rectify_session_output_by_name(const rectify_session *s, const char *name, rectify_tensor *out)
+{
+    if (!s || !name) return RECTIFY_ERR_ARGUMENT;
+    return rectify_session_layer_output(s, rectify_model_find_layer(s->model, name), out);
+}
+
+size_t rectify_session_bytes(const rectify_session *s) { return s ? s->bytes : 0; }
 
 rectify_status rectify_session_output(const rectify_session *s, int i, rectify_tensor *out)
 {

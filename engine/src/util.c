@@ -55,8 +55,10 @@ rectify_status rx_fail(rectify_error *err, rectify_status status, const char *fm
 
 rectify_status rx_cfail(rx_ctx *c, rectify_status status, const char *fmt, ...)
 {
-    char prefix[RECTIFY_MAX_NAME + 160];
-    if (c->layer && !c->layer[0])
+    char prefix[RECTIFY_MAX_NAME + 4096 + 64];
+    if (c->section && !c->layer)
+        snprintf(prefix, sizeof prefix, "%s: %s: ", c->file, c->section);
+    else if (c->layer && !c->layer[0])
         snprintf(prefix, sizeof prefix, "%s: layer #%d: ", c->file, c->layer_index);
     else if (c->layer)
         snprintf(prefix, sizeof prefix, "%s: layer \"%s\" (#%d): ", c->file, c->layer, c->layer_index);

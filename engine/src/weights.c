@@ -1,6 +1,7 @@
 /* weights.c: the safetensors file, checked entry by entry against the
    tensors the graph declared, then bound to the layers. F32 data is used in
    place (mapped); F16, BF16 and misaligned F32 are widened into one buffer. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,10 +104,13 @@ static rectify_status parse_entry(rx_ctx *c, const cJSON *item, const rectify_mo
     const cJSON *offsets = rx_json_get(item, "data_offsets");
     if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2)
         return rx_cfail(c, RECTIFY_ERR_INVALID, "%s: \"data_offsets\" must be [begin, end]", what);
-    double b = offsets->child->valuedouble, end = offsets->child->next->valuedouble;
-    if (!cJSON_IsNumber(offsets->child) || !cJSON_IsNumber(offsets->child->next) || b < 0 || end < b ||
-        b != (double)(uint64_t)b || end != (double)(uint64_t)end || end > (double)data_size)
-        return rx_cfail(c, RECTIFY_ERR_INVALID, "%s: data_offsets [%.0f, %.0f] are not inside the %llu bytes of data",
+    const cJSON *first = offsets->child, *second = first->next;
+    if (!cJSON_IsNumber(first) || !cJSON_IsNumber(second))
+        return rx_cfail(c, RECTIFY_ERR_INVALID, "%s: \"data_offsets\" must be [begin, end], two integers", what);
+    double b = first->valuedouble, end = second->valuedouble;
+    /* compared as doubles before any cast: a huge value is just out of range */
+    if (!(b >= 0 && end >= b && end <= (double)data_size) || b != floor(b) || end != floor(end))
+        return rx_cfail(c, RECTIFY_ERR_INVALID, "%s: data_offsets [%.17g, %.17g] are not inside the %llu bytes of data",
                         what, b, end, (unsigned long long)data_size);
     e->begin = (uint64_t)b;
     e->end = (uint64_t)end;
@@ -227,4 +231,41 @@ done:
     free(sorted);
     free(entries);
     return st;
+}
+
+/* NaN and infinity in the bound weights: the first tensor holding any is
+   named with its count, and the number of such tensors. */
+rectify_status rx_check_finite(const rectify_model *m, const char *file, rectify_error *err)
+{
+    int bad_tensors = 0, first = -1;
+    int64_t first_nan = 0, first_inf = 0;
+    for (int i = 0; i < m->tensor_count; i++) {
+        const rx_tensor *t = &m->tensors[i];
+        if (!t->data) continue;
+        int64_t nonfinite = 0;
+        for (int64_t k = 0; k < t->elements; k++) {
+            uint32_t bits;
+            memcpy(&bits, &t->data[k], sizeof bits);
+            nonfinite += (bits & 0x7f800000u) == 0x7f800000u;
+        }
+        if (!nonfinite) continue;
+        if (first < 0) {
+            first = i;
+            for (int64_t k = 0; k < t->elements; k++) {
+                uint32_t bits;
+                memcpy(&bits, &t->data[k], sizeof bits);
+                if ((bits & 0x7f800000u) == 0x7f800000u) (bits & 0x007fffffu) ? first_nan++ : first_inf++;
+            }
+        }
+        bad_tensors++;
+    }
+    if (first < 0) return RECTIFY_OK;
+    const rx_tensor *t = &m->tensors[first];
+    char more[64] = "";
+    if (bad_tensors > 1) snprintf(more, sizeof more, ", and %d more tensor%s some", bad_tensors - 1,
+                                  bad_tensors > 2 ? "s hold" : " holds");
+    return rx_fail(err, RECTIFY_ERR_INVALID,
+                   "%s: tensor \"%s\" holds %lld NaN and %lld infinite values (of %lld)%s; "
+                   "set allow_nonfinite to load such weights",
+                   file, t->name, (long long)first_nan, (long long)first_inf, (long long)t->elements, more);
 }

@@ -72,6 +72,11 @@ extern const cli_command cmd_run;
 extern const cli_command cmd_sparsity;
 extern const cli_command cmd_summary;
 extern const cli_command cmd_init;
+extern const cli_command cmd_activations;
+
+/* --allow-nonfinite, on the commands that load weights: load_model (runner.c)
+   then accepts weight tensors holding NaN or infinity. Set by main.c. */
+extern int cli_allow_nonfinite;
 
 /* ---- args.c ---- */
 

@@ -1,9 +1,11 @@
-/* cmd_init.c: `rectify init MODEL -o FILE`: He-initialised weights for a
-   model's graph, the same file for the same seed on every machine. */
+/* cmd_init.c: `rectify init MODEL -o FILE`: He- or Xavier-initialised
+   weights for a model's graph, the same file for the same seed on every
+   machine. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "format.h"
@@ -19,6 +21,7 @@ static const cli_option init_options[] = {
     {"output", 'o', "FILE", "write the weights to FILE (required)"},
     {"seed", 0, "N", "seed of the random numbers, 0 to 2^64-1 (default 0)"},
     {"bias", 0, "B", "value of every bias (default 0)"},
+    {"init", 0, "KIND", "he (default): std sqrt(2/fan_in); xavier: std sqrt(2/(fan_in+fan_out))"},
     CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, NULL},
 };
@@ -27,6 +30,7 @@ typedef struct init_settings {
     const char *output;
     uint64_t seed;
     double bias;
+    int xavier;    /* Glorot: std = sqrt(2 / (fan_in + fan_out)) */
 } init_settings;
 
 typedef struct model_tensors {
@@ -54,6 +58,11 @@ static int read_settings(const cli_args *args, init_settings *settings)
     if (bias != NULL && parse_double(bias, &settings->bias) != 0)
         return cli_usage_error(args->command,
                                "invalid value '%s' for --bias: expected a finite number", bias);
+
+    const char *kind = cli_value(args, "init");
+    settings->xavier = kind != NULL && strcmp(kind, "xavier") == 0;
+    if (kind != NULL && !settings->xavier && strcmp(kind, "he") != 0)
+        return cli_usage_error(args->command, "invalid value '%s' for --init: expected he or xavier", kind);
     return 0;
 }
 
@@ -96,17 +105,21 @@ static int read_tensors(const rectify_model *model, model_tensors *tensors)
 }
 
 /* He (Kaiming) normal initialisation keeps the variance of activations
-   steady through ReLU layers: std = sqrt(2 / fan_in). */
-static double he_std(const rectify_tensor_info *info)
+   steady through ReLU layers: std = sqrt(2 / fan_in). Xavier (Glorot)
+   normal keeps it steady through tanh-like layers, forward and backward:
+   std = sqrt(2 / (fan_in + fan_out)). With zero biases and weights
+   symmetric about 0, either way about half of a ReLU's inputs are negative
+   at initialisation: half its outputs are zeros. */
+static double init_std(const rectify_tensor_info *info, int xavier)
 {
-    return sqrt(2.0 / (double)info->fan_in);
+    return xavier ? sqrt(2.0 / (double)(info->fan_in + info->fan_out)) : sqrt(2.0 / (double)info->fan_in);
 }
 
 /* Generates and writes one tensor's values in chunks. */
 static int write_tensor(safetensors_writer *writer, const rectify_tensor_info *info,
-                        prng *rng, double bias, float *chunk)
+                        prng *rng, double bias, int xavier, float *chunk)
 {
-    double std = info->is_bias ? 0.0 : he_std(info);
+    double std = info->is_bias ? 0.0 : init_std(info, xavier);
     for (int64_t done = 0; done < info->elements;) {
         int64_t left = info->elements - done;
         size_t count = (size_t)(left < INIT_CHUNK ? left : INIT_CHUNK);
@@ -128,7 +141,7 @@ static int write_weights(const model_tensors *tensors, const init_settings *sett
     snprintf(bias_text, sizeof bias_text, "%.17g", settings->bias);
     const safetensors_metadata metadata[] = {
         {"generator", "rectify init"},
-        {"init", "he_normal"},
+        {"init", settings->xavier ? "xavier_normal" : "he_normal"},
         {"seed", seed_text},
         {"bias", bias_text},
     };
@@ -149,7 +162,7 @@ static int write_weights(const model_tensors *tensors, const init_settings *sett
     prng rng;
     prng_seed(&rng, settings->seed);
     for (int i = 0; status == 0 && i < tensors->count; i++)
-        status = write_tensor(&writer, &tensors->info[i], &rng, settings->bias, chunk);
+        status = write_tensor(&writer, &tensors->info[i], &rng, settings->bias, settings->xavier, chunk);
     free(chunk);
 
     *file_bytes = writer.file_bytes;
@@ -184,6 +197,7 @@ static int print_json(const rectify_model *model, const model_tensors *tensors,
     snprintf(seed_text, sizeof seed_text, "%" PRIu64, settings->seed);
     json_add_string(&doc, doc.root, "seed", seed_text);
     json_add_number(&doc, doc.root, "bias", settings->bias);
+    json_add_string(&doc, doc.root, "init", settings->xavier ? "xavier" : "he");
     cJSON *list = json_add_array(&doc, doc.root, "tensors");
     for (int i = 0; i < tensors->count; i++) {
         const rectify_tensor_info *info = &tensors->info[i];
@@ -194,7 +208,7 @@ static int print_json(const rectify_model *model, const model_tensors *tensors,
         if (info->is_bias)
             json_add_number(&doc, entry, "value", settings->bias);
         else
-            json_add_number(&doc, entry, "std", he_std(info));
+            json_add_number(&doc, entry, "std", init_std(info, settings->xavier));
     }
     json_add_int(&doc, doc.root, "tensor_count", tensors->count);
     json_add_int(&doc, doc.root, "params", tensors->params);
@@ -232,15 +246,18 @@ static int init_command(const cli_args *args)
 const cli_command cmd_init = {
     .name = "init",
     .synopsis = "MODEL -o FILE [options]",
-    .summary = "Write He-initialised weights for the model's graph.",
+    .summary = "Write He- or Xavier-initialised weights for the model's graph.",
     .details =
         "Every weight tensor the graph needs is drawn from a normal distribution\n"
-        "with mean 0 and standard deviation sqrt(2 / fan_in) (He/Kaiming); every\n"
-        "bias is set to B. The random numbers depend on the seed only, so the same\n"
-        "seed gives the same file on every machine. FILE (a safetensors file) is\n"
-        "replaced only once it is completely written. The model needs no weights.\n"
+        "with mean 0 and standard deviation sqrt(2 / fan_in) (He/Kaiming; --init\n"
+        "xavier: sqrt(2 / (fan_in + fan_out)), Glorot); every bias is set to B. With\n"
+        "B = 0 about half of every ReLU's outputs are zero at initialisation; a\n"
+        "positive B makes fewer zeros, a negative one more (see rectify sparsity).\n"
+        "The random numbers depend on the seed only, so the same seed gives the same\n"
+        "file on every machine. FILE (a safetensors file) is replaced only once it\n"
+        "is completely written. The model needs no weights.\n"
         "\n"
-        "JSON: {\"model\", \"path\", \"seed\", \"bias\", \"tensors\": [{\"name\", \"shape\",\n"
+        "JSON: {\"model\", \"path\", \"seed\", \"bias\", \"init\", \"tensors\": [{\"name\", \"shape\",\n"
         "\"elements\", \"std\" or \"value\"}], \"tensor_count\", \"params\", \"bytes\"}.",
     .options = init_options,
     .min_positional = 1,

@@ -15,6 +15,7 @@ static const cli_option run_options[] = {
     {"top", 0, "K", "show the K best classes (default 5; at most the output size)"},
     {"sparsity", 0, NULL, "also show each image's per-layer sparsity"},
     {"weights", 0, "FILE", "use the weights in FILE instead of model.json's"},
+    {"allow-nonfinite", 0, NULL, "load weights even if they hold NaN or infinity"},
     CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, NULL},
 };

@@ -1,5 +1,7 @@
 /* json_out.c: cJSON document building with a sticky failure flag. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli.h"
 #include "json_out.h"
@@ -38,10 +40,27 @@ cJSON *json_add_array(json_doc *doc, cJSON *parent, const char *key)
     return doc->failed ? NULL : attach(doc, parent, key, cJSON_CreateArray());
 }
 
+/* cJSON prints 15 significant digits whenever they read back within a
+   relative DBL_EPSILON, which loses the last bit (4238/11760 came out as
+   0.360374149659864) and digits of integers above 10^15. This prints the
+   shortest of 15, 16 or 17 digits that reads back exactly. */
+static cJSON *create_number(double value)
+{
+    if (!isfinite(value))
+        return cJSON_CreateNull(); /* what cJSON prints for them */
+    char text[40];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, value);
+        if (strtod(text, NULL) == value)
+            break;
+    }
+    return cJSON_CreateRaw(text);
+}
+
 void json_add_number(json_doc *doc, cJSON *parent, const char *key, double value)
 {
     if (!doc->failed)
-        attach(doc, parent, key, cJSON_CreateNumber(value));
+        attach(doc, parent, key, create_number(value));
 }
 
 void json_add_int(json_doc *doc, cJSON *parent, const char *key, int64_t value)

@@ -11,7 +11,8 @@
 /* More threads than this is a typing error, not a machine. */
 #define MAX_THREADS 4096
 
-static const cli_command *const commands[] = {&cmd_run, &cmd_sparsity, &cmd_summary, &cmd_init};
+static const cli_command *const commands[] = {&cmd_run, &cmd_sparsity, &cmd_summary, &cmd_init,
+                                              &cmd_activations};
 #define COMMAND_COUNT ((int)(sizeof commands / sizeof commands[0]))
 
 static const cli_command *find_command(const char *name)
@@ -73,10 +74,13 @@ static int help_command(int argc, char **argv)
     return 0;
 }
 
-/* --json, --threads and the number of positional arguments. */
+int cli_allow_nonfinite;
+
+/* --json, --threads, --allow-nonfinite and the number of positional arguments. */
 static int check_common(const cli_command *command, cli_args *args)
 {
     args->json = cli_flag(args, "json");
+    cli_allow_nonfinite = cli_flag(args, "allow-nonfinite");
     long threads;
     int status = cli_long_option(args, "threads", 0, 1, MAX_THREADS, &threads);
     if (status != 0)

@@ -21,10 +21,13 @@ static const char *error_text(const rectify_error *err)
 int load_model(const char *path, const char *weights_path, int graph_only,
                rectify_model **model)
 {
-    rectify_load_options options = {.graph_only = graph_only, .weights_path = weights_path};
+    rectify_load_options options = {.graph_only = graph_only, .weights_path = weights_path,
+                                    .allow_nonfinite = cli_allow_nonfinite};
     rectify_error err = {0};
     if (rectify_model_load(path, &options, model, &err) != RECTIFY_OK) {
         *model = NULL;
+        if (strstr(err.message, "allow_nonfinite") != NULL)
+            return cli_error("%s (the option --allow-nonfinite)", error_text(&err));
         return cli_error("%s", error_text(&err));
     }
     return 0;

@@ -1,11 +1,9 @@
 /* safetensors_writer.c: F32 safetensors, written to a temporary file and
-   renamed into place. */
-#define _POSIX_C_SOURCE 200809L /* fsync, fileno, getpid */
+   renamed into place (out_file.c). */
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -14,28 +12,6 @@
 
 /* Floats converted per fwrite. */
 #define CHUNK_FLOATS 16384
-
-static char *copy_string(const char *text)
-{
-    size_t size = strlen(text) + 1;
-    char *copy = malloc(size);
-    if (copy != NULL)
-        memcpy(copy, text, size);
-    return copy;
-}
-
-/* "<path>.tmp-<pid>": beside the target, so that rename() stays within one
-   file system and is atomic; the pid keeps two runs apart. */
-static char *temp_path_for(const char *path)
-{
-    char suffix[32];
-    snprintf(suffix, sizeof suffix, ".tmp-%ld", (long)getpid());
-    size_t size = strlen(path) + strlen(suffix) + 1;
-    char *temp = malloc(size);
-    if (temp != NULL)
-        snprintf(temp, size, "%s%s", path, suffix);
-    return temp;
-}
 
 static cJSON *tensor_header(const safetensors_entry *entry, int64_t begin)
 {
@@ -125,29 +101,18 @@ int safetensors_begin(safetensors_writer *writer, const char *path,
 {
     memset(writer, 0, sizeof *writer);
     char *text = header_text(entries, count, metadata, metadata_count, &writer->data_bytes);
-    writer->final_path = copy_string(path);
-    writer->temp_path = temp_path_for(path);
-    if (text == NULL || writer->final_path == NULL || writer->temp_path == NULL) {
-        cJSON_free(text);
-        safetensors_abort(writer);
+    if (text == NULL)
         return cli_error("out of memory");
-    }
-
-    /* "x": fail rather than clobber a file someone else is writing. */
-    writer->file = fopen(writer->temp_path, "wbx");
-    if (writer->file == NULL) {
-        int status = cli_error("cannot create %s: %s", writer->final_path, strerror(errno));
+    int status = out_file_open(&writer->out, path);
+    if (status != 0) {
         cJSON_free(text);
-        free(writer->temp_path); /* not ours to remove */
-        writer->temp_path = NULL;
-        safetensors_abort(writer);
         return status;
     }
     int64_t header_bytes;
-    int failed = write_header(writer->file, text, &header_bytes) != 0;
+    int failed = write_header(writer->out.stream, text, &header_bytes) != 0;
     cJSON_free(text);
     if (failed) {
-        int status = cli_error("cannot write %s: %s", writer->final_path, strerror(errno));
+        status = cli_error("cannot write %s: %s", path, strerror(errno));
         safetensors_abort(writer);
         return status;
     }
@@ -170,8 +135,8 @@ int safetensors_write(safetensors_writer *writer, const float *values, size_t co
         size_t chunk = count < CHUNK_FLOATS ? count : CHUNK_FLOATS;
         for (size_t i = 0; i < chunk; i++)
             store_le32_float(bytes + 4 * i, values[i]);
-        if (fwrite(bytes, 4, chunk, writer->file) != chunk)
-            return cli_error("cannot write %s: %s", writer->final_path, strerror(errno));
+        if (fwrite(bytes, 4, chunk, writer->out.stream) != chunk)
+            return cli_error("cannot write %s: %s", writer->out.path, strerror(errno));
         writer->bytes_written += 4 * (int64_t)chunk;
         values += chunk;
         count -= chunk;
@@ -181,44 +146,17 @@ int safetensors_write(safetensors_writer *writer, const float *values, size_t co
 
 int safetensors_finish(safetensors_writer *writer)
 {
-    int status = 0;
     if (writer->bytes_written != writer->data_bytes) {
-        status = cli_error("internal error: %lld bytes of tensor data written, %lld expected",
-                           (long long)writer->bytes_written, (long long)writer->data_bytes);
-    } else if (fflush(writer->file) != 0 || fsync(fileno(writer->file)) != 0) {
-        /* Flushed to the disk before the rename, or a crash could leave the
-           new name pointing at a file whose data never arrived. */
-        status = cli_error("cannot write %s: %s", writer->final_path, strerror(errno));
-    }
-    if (status != 0) {
+        int status = cli_error("internal error: %lld bytes of tensor data written, %lld expected",
+                               (long long)writer->bytes_written, (long long)writer->data_bytes);
         safetensors_abort(writer);
         return status;
     }
-
-    FILE *file = writer->file;
-    writer->file = NULL;
-    if (fclose(file) != 0) {
-        status = cli_error("cannot write %s: %s", writer->final_path, strerror(errno));
-    } else if (rename(writer->temp_path, writer->final_path) != 0) {
-        status = cli_error("cannot rename %s to %s: %s", writer->temp_path,
-                           writer->final_path, strerror(errno));
-    } else {
-        free(writer->temp_path);  /* renamed: nothing left to remove */
-        writer->temp_path = NULL;
-    }
-    safetensors_abort(writer);    /* frees the rest, removes the file on failure */
-    return status;
+    return out_file_commit(&writer->out); /* fsync, close, rename; removes it on failure */
 }
 
 void safetensors_abort(safetensors_writer *writer)
 {
-    if (writer->file != NULL)
-        fclose(writer->file);
-    if (writer->temp_path != NULL)
-        remove(writer->temp_path);
-    free(writer->temp_path);
-    free(writer->final_path);
-    writer->file = NULL;
-    writer->temp_path = NULL;
-    writer->final_path = NULL;
+    if (writer->out.path != NULL)
+        out_file_abort(&writer->out);
 }

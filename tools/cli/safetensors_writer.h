@@ -1,8 +1,9 @@
 /*
  * safetensors_writer.h: writes an F32 safetensors file, streaming the data
  * (VGG-16's weights are half a gigabyte) into a temporary file beside the
- * target that is renamed into place only once complete, so that a failure or
- * an interruption never leaves a partial file under the target's name.
+ * target that is renamed into place only once complete (out_file.h), so that
+ * a failure or an interruption never leaves a partial file under the
+ * target's name.
  *
  * Layout: 8-byte little-endian header length N, N bytes of JSON header
  * {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...}
@@ -14,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "out_file.h"
 
 typedef struct safetensors_entry {
     const char *name;
@@ -28,9 +31,7 @@ typedef struct safetensors_metadata {
 } safetensors_metadata;
 
 typedef struct safetensors_writer {
-    FILE *file;
-    char *temp_path;
-    char *final_path;
+    out_file out;           /* the temporary file (out_file.h) */
     int64_t data_bytes;     /* what the header promises */
     int64_t bytes_written;  /* data written so far */
     int64_t file_bytes;     /* 8 + header + data */

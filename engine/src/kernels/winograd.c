@@ -8,35 +8,38 @@
 
 enum { LANES = 16 };
 
+/* G g for the three values of one kernel row or column. */
+static inline void g_rows(float g0, float g1, float g2, float r[6])
+{
+    const float sixth = 1.0f / 6, twelfth = 1.0f / 12, twentyfourth = 1.0f / 24;
+    r[0] = 0.25f * g0;
+    r[1] = -(g0 + g1 + g2) * sixth;
+    r[2] = -(g0 - g1 + g2) * sixth;
+    r[3] = g0 * twentyfourth + g1 * twelfth + g2 * sixth;
+    r[4] = g0 * twentyfourth - g1 * twelfth + g2 * sixth;
+    r[5] = g2;
+}
+
 void rx_winograd_filters(const float *g, int64_t filters, int64_t channels, int nr, float *u)
 {
     const int64_t blocks = (filters + nr - 1) / nr;
-    memset(u, 0, (size_t)(RX_WINO_POINTS * blocks * channels * nr) * sizeof *u);
-    for (int64_t f = 0; f < filters; f++)
-        for (int64_t c = 0; c < channels; c++) {
-            const float *k = g + (f * channels + c) * 9;
-            float t[6][3], r[6][6];
-            for (int j = 0; j < 3; j++) { /* G g: along the kernel's rows */
-                float g0 = k[j], g1 = k[3 + j], g2 = k[6 + j];
-                t[0][j] = g0 / 4;
-                t[1][j] = -(g0 + g1 + g2) / 6;
-                t[2][j] = -(g0 - g1 + g2) / 6;
-                t[3][j] = g0 / 24 + g1 / 12 + g2 / 6;
-                t[4][j] = g0 / 24 - g1 / 12 + g2 / 6;
-                t[5][j] = g2;
+    /* Block by block, channel by channel, the nr filters of a block side by
+       side: every store stream is contiguous. At load this is the largest
+       piece of work, so blocks go in parallel. */
+    #pragma omp parallel for schedule(dynamic) if (filters * channels > 4096)
+    for (int64_t fb = 0; fb < blocks; fb++)
+        for (int64_t c = 0; c < channels; c++)
+            for (int64_t j = 0; j < nr; j++) {
+                int64_t f = fb * nr + j;
+                float r[6][6] = {{0}};
+                if (f < filters) {
+                    const float *k = g + (f * channels + c) * 9;
+                    float t[3][6];
+                    for (int col = 0; col < 3; col++) g_rows(k[col], k[3 + col], k[6 + col], t[col]); /* G g */
+                    for (int i = 0; i < 6; i++) g_rows(t[0][i], t[1][i], t[2][i], r[i]);            /* (G g) G^T */
+                }
+                for (int p = 0; p < RX_WINO_POINTS; p++) u[((p * blocks + fb) * channels + c) * nr + j] = r[p / 6][p % 6];
             }
-            for (int i = 0; i < 6; i++) { /* (G g) G^T */
-                float g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];
-                r[i][0] = g0 / 4;
-                r[i][1] = -(g0 + g1 + g2) / 6;
-                r[i][2] = -(g0 - g1 + g2) / 6;
-                r[i][3] = g0 / 24 + g1 / 12 + g2 / 6;
-                r[i][4] = g0 / 24 - g1 / 12 + g2 / 6;
-                r[i][5] = g2;
-            }
-            for (int p = 0; p < RX_WINO_POINTS; p++)
-                u[((p * blocks + f / nr) * channels + c) * nr + f % nr] = r[p / 6][p % 6];
-        }
 }
 
 /* B^T x for six values, each a vector of LANES tiles. */

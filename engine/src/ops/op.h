@@ -43,6 +43,7 @@ void rx_op_names(char *buf, size_t size);
 extern const rx_op rx_op_conv, rx_op_maxpool, rx_op_avgpool, rx_op_global_avgpool,
     rx_op_dense, rx_op_relu, rx_op_flatten, rx_op_softmax,
     rx_op_concat,
-    rx_op_add;
+    rx_op_add,
+    rx_op_sigmoid, rx_op_tanh, rx_op_leaky_relu;
 
 #endif

@@ -9,6 +9,7 @@ static const rx_op *const table[] = {
     &rx_op_dense, &rx_op_relu, &rx_op_flatten, &rx_op_softmax,
     &rx_op_concat,
     &rx_op_add,
+    &rx_op_sigmoid, &rx_op_tanh, &rx_op_leaky_relu,
 };
 
 const rx_op *rx_find_op(const char *name)

@@ -1,0 +1,25 @@
+/* sigmoid.c: y = 1 / (1 + exp(-x)), in place like relu. Never exactly zero
+   unless x < -103 (expf underflows), so its sparsity is near-zeros (--eps). */
+#include <math.h>
+
+#include "op.h"
+
+static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_shape *const *in)
+{
+    (void)c, (void)m;
+    l->out = *in[0];
+    return RECTIFY_OK;
+}
+
+static void run(const rx_exec *e)
+{
+    const int64_t n = e->batch * rx_shape_elements(&e->layer->out);
+    const float *x = e->in[0];
+    float *y = e->out;
+    #pragma omp parallel for num_threads(e->threads) schedule(static) if (n > 32768)
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+const rx_op rx_op_sigmoid = {
+    .name = "sigmoid", .min_inputs = 1, .max_inputs = 1, .in_place = true, .infer = infer, .run = run,
+};

@@ -1,0 +1,241 @@
+/* test_concurrency.c: one model shared by 8 threads, each with its own
+   session, each running different images: the 10 samples of
+   models/lenet5-mnist and randomly perturbed copies of them (noise, pixels
+   set to zero, a shift), decoded on the threads themselves. Every output
+   and every layer's zero count must be identical, bit for bit, to what one
+   thread gets running the same images one after another. Meanwhile each
+   thread also loads bad models and a bad image: every message must be the
+   one the same load gives alone.
+
+   A plain pthreads program (no Criterion), so that tests/tsan.sh builds it
+   with ThreadSanitizer too. Prints "N passed, N failed".
+
+     test_concurrency [--threads-per-session N] [--rounds R]
+
+   N is each session's OpenMP thread count (default 2: parallel regions
+   inside concurrent sessions); R how many times each thread runs its list
+   (default 2). */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rectify.h"
+
+#define LENET TEST_SOURCE_ROOT "/models/lenet5-mnist"
+#define THREADS 8
+#define COPIES 3 /* perturbed copies of each sample, per thread */
+#define IMAGES (10 * (1 + COPIES))
+
+static const rectify_model *model;
+static size_t input_size;
+static int session_threads = 2, rounds = 2;
+
+/* One thread's work and results. */
+typedef struct job {
+    int index;
+    float *inputs;          /* IMAGES x input_size, built on the thread */
+    float *outputs;         /* IMAGES x output elements */
+    int64_t *zeros;         /* IMAGES x layers */
+    int problems;
+    char first_problem[600];
+} job;
+
+static int64_t output_elements;
+static int layer_count;
+
+static void problem(job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(job *j, const char *fmt, ...)
+{
+    if (j->problems++) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->first_problem, sizeof j->first_problem, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t next_random(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+/* The thread's images: decoded here (image loading runs concurrently too),
+   then perturbed with the thread's own seed. */
+static void build_inputs(job *j)
+{
+    uint64_t seed = 0x5eed0000u + (uint64_t)j->index;
+    float *base = malloc(input_size * sizeof *base);
+    for (int d = 0; d < 10; d++) {
+        char path[512];
+        rectify_error err;
+        snprintf(path, sizeof path, LENET "/samples/digit-%d.png", (d + j->index) % 10);
+        if (rectify_image_load(model, path, base, input_size, &err)) {
+            problem(j, "%s", err.message);
+            memset(base, 0, input_size * sizeof *base);
+        }
+        for (int c = 0; c <= COPIES; c++) {
+            float *x = j->inputs + (size_t)(d * (1 + COPIES) + c) * input_size;
+            for (size_t i = 0; i < input_size; i++) {
+                float v = base[i];
+                if (c == 1) v += ((float)(next_random(&seed) % 2001) - 1000.0f) / 2000.0f; /* noise */
+                if (c == 2 && next_random(&seed) % 4 == 0) v = 0.0f;                       /* dropped pixels */
+                if (c == 3) v = i >= 3 ? base[i - 3] : 0.0f;                               /* shifted */
+                x[i] = v;
+            }
+        }
+    }
+    free(base);
+}
+
+/* Runs the job's images on a new session `rounds` times; the first round
+   records, later rounds must repeat it exactly. */
+static void run_job(job *j, bool record)
+{
+    rectify_session_options so = {.threads = session_threads};
+    rectify_session *s;
+    rectify_error err;
+    if (rectify_session_create(model, &so, &s, &err)) {
+        problem(j, "%s", err.message);
+        return;
+    }
+    for (int r = 0; r < (record ? 1 : rounds); r++)
+        for (int i = 0; i < IMAGES; i++) {
+            if (rectify_session_run(s, j->inputs + (size_t)i * input_size, input_size, &err)) {
+                problem(j, "%s", err.message);
+                continue;
+            }
+            rectify_tensor t;
+            rectify_session_output(s, 0, &t);
+            float *want = j->outputs + (size_t)i * (size_t)output_elements;
+            if (record) memcpy(want, t.data, (size_t)output_elements * sizeof *want);
+            else if (memcmp(want, t.data, (size_t)output_elements * sizeof *want) != 0)
+                problem(j, "image %d, round %d: outputs differ from the serial run", i, r);
+            for (int l = 0; l < layer_count; l++) {
+                rectify_layer_stats st;
+                rectify_session_layer_stats(s, l, &st);
+                int64_t *z = &j->zeros[(size_t)i * (size_t)layer_count + (size_t)l];
+                if (record) *z = st.zeros;
+                else if (*z != st.zeros) problem(j, "image %d, layer %d: zero counts differ", i, l);
+            }
+        }
+    rectify_session_destroy(s);
+}
+
+/* Loads that fail, on every thread at once, give the messages they give
+   alone: no state shared between loads (cJSON's error position, stb's
+   failure reason are per call or per thread). */
+static const char *const bad_models[] = {
+    TEST_SOURCE_ROOT "/tests/data/bad/models/json-error-line-column",
+    TEST_SOURCE_ROOT "/tests/data/bad/models/weights-missing-tensor",
+    TEST_SOURCE_ROOT "/tests/data/bad/images/truncated.jpg",
+};
+#define BAD_MODELS 3
+static char bad_messages[BAD_MODELS][sizeof(((rectify_error *)0)->message)];
+
+static rectify_status load_bad(int i, rectify_error *err)
+{
+    if (i == 2) { /* an image */
+        float *x = malloc(input_size * sizeof *x);
+        rectify_status st = rectify_image_load(model, bad_models[i], x, input_size, err);
+        free(x);
+        return st;
+    }
+    rectify_model *m = NULL;
+    rectify_status st = rectify_model_load(bad_models[i], NULL, &m, err);
+    rectify_model_destroy(m);
+    return st;
+}
+
+static void *thread_main(void *arg)
+{
+    job *j = arg;
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < BAD_MODELS; i++) {
+            rectify_error err;
+            if (load_bad((i + j->index) % BAD_MODELS, &err) == RECTIFY_OK ||
+                strcmp(err.message, bad_messages[(i + j->index) % BAD_MODELS]) != 0)
+                problem(j, "a failed load on a thread says \"%s\", alone it said \"%s\"", err.message,
+                        bad_messages[(i + j->index) % BAD_MODELS]);
+        }
+    /* The images again, decoded on this thread while the others run: they
+       must equal the serial decode. */
+    float *serial = j->inputs;
+    j->inputs = malloc((size_t)IMAGES * input_size * sizeof(float));
+    build_inputs(j);
+    if (memcmp(serial, j->inputs, (size_t)IMAGES * input_size * sizeof(float)) != 0)
+        problem(j, "thread %d: images decoded on a thread differ from the serial decode", j->index);
+    free(j->inputs);
+    j->inputs = serial;
+    run_job(j, false);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--threads-per-session") == 0) session_threads = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--rounds") == 0) rounds = atoi(argv[i + 1]);
+    }
+    rectify_model *m;
+    rectify_error err;
+    if (rectify_model_load(LENET, NULL, &m, &err)) {
+        printf("%s\n0 passed, 1 failed\n", err.message);
+        return 1;
+    }
+    model = m;
+    input_size = rectify_model_input_size(m);
+    layer_count = rectify_model_layer_count(m);
+    rectify_layer_info info;
+    rectify_model_layer(m, rectify_model_output_layer(m, 0), &info);
+    output_elements = info.elements;
+
+    static job jobs[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        job *j = &jobs[t];
+        j->index = t;
+        j->inputs = malloc((size_t)IMAGES * input_size * sizeof(float));
+        j->outputs = malloc((size_t)IMAGES * (size_t)output_elements * sizeof(float));
+        j->zeros = malloc((size_t)IMAGES * (size_t)layer_count * sizeof(int64_t));
+        build_inputs(j);
+        run_job(j, true); /* serial: one thread, one job after another */
+    }
+    for (int i = 0; i < BAD_MODELS; i++) {
+        rectify_error err;
+        if (load_bad(i, &err) == RECTIFY_OK) {
+            printf("%s loaded\n0 passed, 1 failed\n", bad_models[i]);
+            return 1;
+        }
+        memcpy(bad_messages[i], err.message, sizeof err.message);
+    }
+    /* Different threads have different images. */
+    int distinct = memcmp(jobs[0].inputs, jobs[1].inputs, (size_t)IMAGES * input_size * sizeof(float)) != 0;
+
+    pthread_t tid[THREADS];
+    for (int t = 0; t < THREADS; t++) pthread_create(&tid[t], NULL, thread_main, &jobs[t]);
+    for (int t = 0; t < THREADS; t++) pthread_join(tid[t], NULL);
+
+    int passed = 0, failed = 0;
+    for (int t = 0; t < THREADS; t++) {
+        job *j = &jobs[t];
+        if (j->problems) {
+            failed++;
+            printf("FAIL thread %d: %d problems; first: %s\n", t, j->problems, j->first_problem);
+        } else {
+            passed++;
+            printf("ok   thread %d: %d images x %d rounds on its own session (%d OpenMP threads), bit-exact\n", t,
+                   IMAGES, rounds, session_threads);
+        }
+        free(j->inputs), free(j->outputs), free(j->zeros);
+    }
+    if (distinct) passed++;
+    else {
+        failed++;
+        printf("FAIL the threads' images are not different\n");
+    }
+    rectify_model_destroy(m);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}

@@ -1,0 +1,264 @@
+/* test_sparsity.c: the operators beyond ReLU (sigmoid, tanh, leaky_relu)
+   against plain references; the zero-skipping dense kernel against the
+   dense one; exact zero counts (per layer and per channel) against a
+   reference computation on fixed nets; rectify_model_layer_window. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+
+static float *random_floats(rng *r, int64_t n, float lo, float hi)
+{
+    float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+    for (int64_t i = 0; i < n; i++) p[i] = rng_float(r, lo, hi);
+    return p;
+}
+
+/* One activation layer on a random input of rank 1 or 3; every output within
+   a relative 1e-6 (plus 1e-7 absolute) of the double reference. */
+static void activation_case(const char *op, const char *extra, double (*ref)(double, double), double slope)
+{
+    rng r = {11};
+    for (int trial = 0; trial < 40; trial++) {
+        int c = rng_int(&r, 1, 8), h = rng_int(&r, 1, 12), w = rng_int(&r, 1, 12);
+        int flat = trial % 2;
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+                 "\"layers\":[%s{\"name\":\"a\",\"op\":\"%s\"%s}]}",
+                 c, h, w, flat ? "{\"name\":\"f\",\"op\":\"flatten\"}," : "", op, extra);
+        rectify_error err;
+        rectify_model *m = load_json(json, NULL, 0, &err);
+        cr_assert_not_null(m, "%s: %s", op, err.message);
+        int64_t n = (int64_t)c * h * w;
+        float *in = random_floats(&r, n, -8, 8);
+        in[0] = 0.0f; /* an exact zero stays one under all three */
+        for (int threads = 1; threads <= 2; threads++) {
+            int64_t count;
+            float *got = run_model(m, in, 1, threads, &count);
+            cr_assert_not_null(got);
+            cr_assert_eq(count, n);
+            for (int64_t i = 0; i < n; i++) {
+                double want = ref(in[i], slope);
+                cr_assert(fabs(got[i] - want) <= 1e-6 * fabs(want) + 1e-7, "%s(%g) = %g, want %g", op, in[i],
+                          got[i], want);
+            }
+            cr_assert(strcmp(op, "sigmoid") == 0 || got[0] == 0.0f, "%s(0) = %g", op, got[0]);
+            free(got);
+        }
+        free(in);
+        rectify_model_destroy(m);
+    }
+}
+
+static double ref_sigmoid(double x, double slope) { (void)slope; return 1.0 / (1.0 + exp(-x)); }
+static double ref_tanh(double x, double slope) { (void)slope; return tanh(x); }
+static double ref_leaky(double x, double slope) { return x > 0 ? x : (double)(float)slope * x; }
+
+Test(activations, sigmoid_matches_reference) { activation_case("sigmoid", "", ref_sigmoid, 0); }
+Test(activations, tanh_matches_reference) { activation_case("tanh", "", ref_tanh, 0); }
+Test(activations, leaky_relu_default_slope) { activation_case("leaky_relu", "", ref_leaky, 0.01); }
+Test(activations, leaky_relu_given_slope) { activation_case("leaky_relu", ",\"slope\":0.2", ref_leaky, 0.2); }
+Test(activations, leaky_relu_negative_slope) { activation_case("leaky_relu", ",\"slope\":-0.5", ref_leaky, -0.5); }
+
+Test(activations, leaky_relu_bad_slope_is_an_error_naming_the_field)
+{
+    const char *bad[] = {"\"slope\":\"x\"", "\"slope\":1e9", "\"units\":3"};
+    for (int i = 0; i < 3; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[1,2,2]},"
+                 "\"layers\":[{\"name\":\"a\",\"op\":\"leaky_relu\",%s}]}", bad[i]);
+        rectify_error err;
+        rectify_model *m = load_json(json, NULL, 0, &err);
+        cr_assert_null(m, "%s accepted", bad[i]);
+        cr_assert_eq(err.status, RECTIFY_ERR_INVALID, "%s: %s", bad[i], err.message);
+        cr_assert(strstr(err.message, "\"a\"") && (strstr(err.message, "slope") || strstr(err.message, "units")),
+                  "%s: %s", bad[i], err.message);
+    }
+}
+
+/* ---- the zero-skipping dense kernel -------------------------------------- */
+
+/* input [n,1,1] -> relu -> flatten -> dense(units), loaded with
+   RECTIFY_SPARSE set to `mode` (read at load). */
+static rectify_model *relu_dense(const char *mode, int n, int units, const float *weight, const float *bias)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,1,1]},"
+             "\"layers\":[{\"name\":\"r\",\"op\":\"relu\"},{\"name\":\"f\",\"op\":\"flatten\"},"
+             "{\"name\":\"d\",\"op\":\"dense\",\"units\":%d}]}", n, units);
+    ttensor t[2] = {{"d.weight", 2, {units, n}, weight}, {"d.bias", 1, {units}, bias}};
+    if (mode) setenv("RECTIFY_SPARSE", mode, 1); else unsetenv("RECTIFY_SPARSE");
+    rectify_error err;
+    rectify_model *m = load_json(json, t, 2, &err);
+    unsetenv("RECTIFY_SPARSE");
+    cr_assert_not_null(m, "%s", err.message);
+    return m;
+}
+
+Test(sparse_dense, equals_dense_kernel_and_reference_at_every_sparsity)
+{
+    rng r = {21};
+    const double sparsities[] = {0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.99, 1.0};
+    for (int trial = 0; trial < 24; trial++) {
+        int n = trial % 6 == 0 ? rng_int(&r, 1000, 3000) : rng_int(&r, 1, 300);
+        int units = trial % 5 == 0 ? rng_int(&r, 1030, 2100) : rng_int(&r, 1, 90);
+        float *weight = random_floats(&r, (int64_t)units * n, -1, 1), *bias = random_floats(&r, units, -1, 1);
+        rectify_model *sparse = relu_dense("on", n, units, weight, bias);
+        rectify_model *dense = relu_dense("off", n, units, weight, bias);
+        rectify_model *automatic = relu_dense(NULL, n, units, weight, bias);
+        float *in = malloc((size_t)n * 2 * sizeof *in), *relu = malloc((size_t)n * sizeof *relu);
+        double *want = malloc((size_t)units * sizeof *want);
+        for (size_t k = 0; k < sizeof sparsities / sizeof sparsities[0]; k++) {
+            /* Negative inputs become the ReLU's zeros. */
+            for (int i = 0; i < n; i++) {
+                in[i] = rng_float(&r, 0, 1) < sparsities[k] ? -rng_float(&r, 0.1f, 1) : rng_float(&r, 0, 2);
+                relu[i] = in[i] > 0 ? in[i] : 0;
+                in[n + i] = -in[i]; /* a second sample, the other way round */
+            }
+            ref_dense(relu, n, weight, bias, units, want);
+            for (int threads = 1; threads <= 2; threads++) {
+                int64_t count;
+                float *a = run_model(sparse, in, 1, threads, &count);
+                float *b = run_model(dense, in, 1, threads, &count);
+                float *c = run_model(automatic, in, 2, threads, &count);
+                cr_assert(a && b && c);
+                double scale = 0;
+                for (int u = 0; u < units; u++) scale = fmax(scale, fabs(want[u]));
+                for (int u = 0; u < units; u++) {
+                    /* float rounding: n terms, each off by a few ulps */
+                    double tol = 1e-6 * (scale + 1) * sqrt((double)n + 1);
+                    cr_assert(fabs(a[u] - b[u]) <= tol, "n %d units %d sparsity %g: sparse %g dense %g", n, units,
+                              sparsities[k], a[u], b[u]);
+                    cr_assert(fabs(a[u] - want[u]) <= tol && fabs(c[u] - want[u]) <= tol,
+                              "n %d units %d sparsity %g: sparse %g auto %g reference %g", n, units, sparsities[k],
+                              a[u], c[u], want[u]);
+                }
+                free(a), free(b), free(c);
+            }
+        }
+        free(in), free(relu), free(want), free(weight), free(bias);
+        rectify_model_destroy(sparse), rectify_model_destroy(dense), rectify_model_destroy(automatic);
+    }
+}
+
+/* ---- exact zero counts on fixed nets -------------------------------------- */
+
+/* Small integers make every sum exact in float: the zeros are then known
+   exactly, including those a conv produces before any ReLU. */
+static float *small_ints(rng *r, int64_t n, int lo, int hi)
+{
+    float *p = malloc((size_t)n * sizeof *p);
+    for (int64_t i = 0; i < n; i++) p[i] = (float)rng_int(r, lo, hi);
+    return p;
+}
+
+Test(zeros, conv_relu_pool_dense_counts_match_reference_per_layer_and_channel)
+{
+    rng r = {31};
+    const int c = 3, h = 11, w = 9, cout = 5, units = 7;
+    ref_window win = {3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+    const int oh = h, ow = w, ph = oh / 2, pw = ow / 2;
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+             "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":3,\"padding\":1},"
+             "{\"name\":\"r\",\"op\":\"relu\"},{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":2},"
+             "{\"name\":\"f\",\"op\":\"flatten\"},{\"name\":\"d\",\"op\":\"dense\",\"units\":%d},"
+             "{\"name\":\"r2\",\"op\":\"relu\"}]}", c, h, w, cout, units);
+    float *cw = small_ints(&r, (int64_t)cout * c * 9, -1, 1), *cb = small_ints(&r, cout, -1, 0);
+    /* Channel 4 dead: its weights zero, bias -1. */
+    for (int i = 0; i < c * 9; i++) cw[4 * c * 9 + i] = 0;
+    cb[4] = -1;
+    int64_t flat = (int64_t)cout * ph * pw;
+    float *dw = small_ints(&r, units * flat, -1, 1), *db = small_ints(&r, units, -2, 2);
+    ttensor t[4] = {{"c.weight", 4, {cout, c, 3, 3}, cw}, {"c.bias", 1, {cout}, cb},
+                    {"d.weight", 2, {units, flat}, dw}, {"d.bias", 1, {units}, db}};
+    rectify_error err;
+    rectify_model *m = load_json(json, t, 4, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    rectify_session *s;
+    cr_assert_eq(rectify_session_create(m, NULL, &s, &err), RECTIFY_OK, "%s", err.message);
+
+    int64_t want_channel[5][8] = {{0}}; /* layer 0..4 (c, r, p, f, d) x channel */
+    int64_t want[6] = {0};
+    const int images = 3;
+    for (int image = 0; image < images; image++) {
+        float *in = small_ints(&r, (int64_t)c * h * w, -2, 2);
+        double *conv = malloc((size_t)cout * oh * ow * sizeof *conv);
+        ref_conv(in, c, h, w, cw, cb, cout, 1, win, conv, oh, ow);
+        float *relu = malloc((size_t)cout * oh * ow * sizeof *relu);
+        for (int i = 0; i < cout * oh * ow; i++) {
+            int ch = i / (oh * ow);
+            want[0] += conv[i] == 0, want_channel[0][ch] += conv[i] == 0;
+            relu[i] = conv[i] > 0 ? (float)conv[i] : 0.0f;
+            want[1] += relu[i] == 0, want_channel[1][ch] += relu[i] == 0;
+        }
+        ref_window pw2 = {2, 2, 2, 2, 0, 0, 0, 0, 1, 1};
+        double *pool = malloc((size_t)flat * sizeof *pool);
+        ref_maxpool(relu, cout, oh, ow, pw2, pool, ph, pw);
+        float *poolf = malloc((size_t)flat * sizeof *poolf);
+        for (int i = 0; i < flat; i++) {
+            poolf[i] = (float)pool[i];
+            want[2] += pool[i] == 0, want_channel[2][i / (ph * pw)] += pool[i] == 0;
+            want[3] += pool[i] == 0; /* flatten: the same values */
+        }
+        double dense[7];
+        ref_dense(poolf, (int)flat, dw, db, units, dense);
+        for (int u = 0; u < units; u++) want[4] += dense[u] == 0, want[5] += !(dense[u] > 0);
+        cr_assert_eq(rectify_session_run(s, in, (size_t)c * h * w, &err), RECTIFY_OK, "%s", err.message);
+        free(in), free(conv), free(relu), free(pool), free(poolf);
+    }
+    const char *names[] = {"c", "r", "p", "f", "d", "r2"};
+    for (int l = 0; l < 6; l++) {
+        rectify_layer_stats st;
+        cr_assert_eq(rectify_session_layer_stats(s, l, &st), RECTIFY_OK);
+        cr_assert_eq(st.total_zeros, want[l], "%s: %lld zeros, reference %lld", names[l], (long long)st.total_zeros,
+                     (long long)want[l]);
+        cr_assert_eq(st.samples, images);
+    }
+    for (int l = 0; l < 3; l++) {
+        int64_t zeros[8];
+        cr_assert_eq(rectify_session_channel_zeros(s, l, zeros, 8), RECTIFY_OK);
+        for (int ch = 0; ch < cout; ch++)
+            cr_assert_eq(zeros[ch], want_channel[l][ch], "%s channel %d: %lld, reference %lld", names[l], ch,
+                         (long long)zeros[ch], (long long)want_channel[l][ch]);
+    }
+    /* The dead channel: zero everywhere after the ReLU, for every image. */
+    int64_t zeros[8];
+    rectify_session_channel_zeros(s, 1, zeros, 8);
+    cr_assert_eq(zeros[4], (int64_t)images * oh * ow);
+    rectify_session_destroy(s);
+    rectify_model_destroy(m);
+    free(cw), free(cb), free(dw), free(db);
+}
+
+Test(zeros, layer_window_reports_conv_and_pool_geometry)
+{
+    const char *json =
+        "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[4,20,20]},"
+        "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":4,\"kernel\":[3,5],\"stride\":2,"
+        "\"padding\":[1,2],\"dilation\":[1,2],\"groups\":2},{\"name\":\"r\",\"op\":\"relu\"},"
+        "{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":2}]}";
+    rectify_error err;
+    rectify_load_options o = {.graph_only = 1};
+    rectify_model *m;
+    cr_assert_eq(rectify_model_load_memory(json, strlen(json), NULL, 0, NULL, &o, &m, &err), RECTIFY_OK, "%s",
+                 err.message);
+    rectify_window w;
+    cr_assert_eq(rectify_model_layer_window(m, 0, &w), RECTIFY_OK);
+    cr_assert(w.kernel[0] == 3 && w.kernel[1] == 5 && w.stride[0] == 2 && w.stride[1] == 2);
+    cr_assert(w.padding[0] == 1 && w.padding[1] == 2 && w.padding[2] == 1 && w.padding[3] == 2);
+    cr_assert(w.dilation[0] == 1 && w.dilation[1] == 2 && w.groups == 2);
+    cr_assert_eq(rectify_model_layer_window(m, 1, &w), RECTIFY_ERR_ARGUMENT);
+    cr_assert_eq(rectify_model_layer_window(m, 2, &w), RECTIFY_OK);
+    cr_assert(w.kernel[0] == 2 && w.stride[1] == 2 && w.groups == 1);
+    cr_assert_eq(rectify_model_layer_window(m, 3, &w), RECTIFY_ERR_ARGUMENT);
+    rectify_model_destroy(m);
+}

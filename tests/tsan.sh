@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# tests/tsan.sh [OUTDIR]: the concurrency test (tests/test_concurrency.c:
+# one model, 8 threads with a session each, bit-exact against serial runs)
+# built with ThreadSanitizer and run. The engine's sources (the list in
+# engine/meson.build) and the test are compiled by clang with
+# -fsanitize=thread into OUTDIR (default build-tsan/).
+#
+# OpenMP: GCC's libgomp is not built with TSan, which would then see its
+# barriers as races; clang's libomp is used instead, with its Archer tool
+# (libarcher.so, which tells TSan about OpenMP's synchronisation), so each
+# session keeps 2 OpenMP threads inside the 8 concurrent ones. Without
+# Archer the sessions run on 1 OpenMP thread (no parallel regions), and the
+# 8 pthreads still share the model.
+#
+# Prints the test's lines and its "N passed, N failed"; exits non-zero on a
+# data race or any failure.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$root/build-tsan}
+CC=${CC:-clang}
+command -v "$CC" >/dev/null || { echo "tsan.sh: $CC not found"; echo "0 passed, 1 failed"; exit 1; }
+mkdir -p "$out/obj"
+
+flags=(-std=c11 -g -O1 -fno-omit-frame-pointer -fopenmp -D_GNU_SOURCE -fsanitize=thread
+       -DRX_NO_MULTIVERSION -I"$root/engine/include" -I"$root/engine/src"
+       -Wno-unknown-warning-option -Wno-pass-failed)
+
+mapfile -t sources < <(grep -o "'src/[^']*\.c'" "$root/engine/meson.build" | tr -d "'")
+newest_header=$(find "$root/engine" -name '*.h' -printf '%T@\n' | sort -n | tail -1)
+objects=() stale=()
+for s in "${sources[@]}"; do
+    o="$out/obj/$(echo "$s" | tr '/' '_').o"
+    objects+=("$o")
+    if [ ! -f "$o" ] || [ "$root/engine/$s" -nt "$o" ] || [ "$(stat -c %Y "$o")" -lt "${newest_header%.*}" ]; then
+        stale+=("$root/engine/$s|$o")
+    fi
+done
+if [ ${#stale[@]} -gt 0 ]; then
+    echo "tsan.sh: compiling ${#stale[@]} engine sources" >&2
+    if ! printf '%s\n' "${stale[@]}" | xargs -P "$(nproc)" -I{} sh -c '
+            src=${1%%|*}; obj=${1#*|}; shift
+            exec "$@" -c "$src" -o "$obj"' _ {} "$CC" "${flags[@]}"; then
+        echo "0 passed, 1 failed"; exit 1
+    fi
+fi
+if ! "$CC" "${flags[@]}" -DTEST_SOURCE_ROOT="\"$root\"" "$root/tests/test_concurrency.c" "${objects[@]}" \
+        -lcjson -lm -lpthread -o "$out/test_concurrency"; then
+    echo "0 passed, 1 failed"; exit 1
+fi
+
+archer=$("$CC" -print-file-name=libarcher.so)
+[ -f "$archer" ] || archer=$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | tail -1)
+if [ -n "$archer" ] && [ -f "$archer" ]; then
+    export OMP_TOOL_LIBRARIES=$archer
+    per_session=2
+    echo "tsan.sh: libomp with Archer ($archer): 8 sessions x 2 OpenMP threads" >&2
+else
+    per_session=1
+    echo "tsan.sh: no Archer: 8 sessions x 1 OpenMP thread" >&2
+fi
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ignore_noninstrumented_modules=1 ${TSAN_OPTIONS:-}" ARCHER_OPTIONS="${ARCHER_OPTIONS:-}" \
+    "$out/test_concurrency" --threads-per-session "$per_session" --rounds 1 2>&1
+status=$?
+[ "$status" -eq 0 ] || echo "tsan.sh: exit status $status (a report above is a data race)" >&2
+exit "$status"

@@ -101,15 +101,16 @@ fuzz_one() {
         -timeout=60 -rss_limit_mb=3072 -artifact_prefix="$out/artifacts/$name-" $(options "$name") \
         > "$log" 2>&1
     local status=$?
-    local execs cov ft corp speed
+    local execs cov ft corp speed total
+    total=$(grep -o '([0-9]* inline 8-bit counters)' "$log" | head -1 | tr -dc '0-9')
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     corp=$(grep -o 'corp: [0-9]*/[0-9a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)
     if [ $status -eq 0 ]; then
-        printf 'pass fuzz %-12s %8s execs (%s/s)  coverage: %s edges, %s features  corpus: %s\n' \
-            "$name" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" >> "$results"
+        printf 'pass fuzz %-12s %8s execs (%s/s)  coverage: %s of %s edges, %s features  corpus: %s\n' \
+            "$name" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${total:-?}" "${ft:-?}" "${corp:-?}" >> "$results"
     else
         printf 'FAIL fuzz %-12s %8s execs  coverage: %s edges, %s features  (exit %d, log %s)\n' \
             "$name" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$status" "$log" >> "$results"

@@ -33,7 +33,7 @@ static void run(const rx_exec *e)
     const int k = e->layer->input_count;
     const float *x0 = e->in[0], *x1 = e->in[1];
     float *y = e->out;
-    #pragma omp parallel num_threads(e->threads)
+    #pragma omp parallel num_threads(e->threads) if (n > 32768)
     {
         #pragma omp for simd schedule(static)
         for (int64_t i = 0; i < n; i++) y[i] = x0[i] + x1[i];

@@ -26,7 +26,7 @@ static void run(const rx_exec *e)
     const int64_t h = e->in_shape[0]->d[1], wd = e->in_shape[0]->d[2];
     const int64_t oh = e->layer->out.d[1], ow = e->layer->out.d[2];
     const int64_t planes = e->batch * e->layer->out.d[0];
-    #pragma omp parallel for num_threads(e->threads) schedule(static)
+    #pragma omp parallel for num_threads(e->threads) schedule(static) if (planes * oh * ow > 16384)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *x = e->in[0] + pl * h * wd;
         float *y = e->out + pl * oh * ow;

@@ -35,6 +35,8 @@ typedef struct rx_op {
 } rx_op;
 
 const rx_op *rx_find_op(const char *name);
+/* ops.c: the output has the input's shape (element-wise ops). */
+rectify_status rx_infer_same_shape(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_shape *const *in);
 /* maxpool.c: the output-size rules shared by both pools. */
 rectify_status rx_pool_infer(rx_ctx *c, rx_layer *l, const rx_shape *in);
 /* "conv, maxpool, ..." for messages. */

@@ -2,22 +2,15 @@
    another layer still needs that input (the planner decides). */
 #include "op.h"
 
-static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_shape *const *in)
-{
-    (void)c, (void)m;
-    l->out = *in[0];
-    return RECTIFY_OK;
-}
-
 static void run(const rx_exec *e)
 {
     const int64_t n = e->batch * rx_shape_elements(&e->layer->out);
     const float *x = e->in[0];
     float *y = e->out;
-    #pragma omp parallel for simd num_threads(e->threads) schedule(static)
+    #pragma omp parallel for simd num_threads(e->threads) schedule(static) if (n > 32768)
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 const rx_op rx_op_relu = {
-    .name = "relu", .min_inputs = 1, .max_inputs = 1, .in_place = true, .infer = infer, .run = run,
+    .name = "relu", .min_inputs = 1, .max_inputs = 1, .in_place = true, .infer = rx_infer_same_shape, .run = run,
 };

@@ -4,13 +4,6 @@
 
 #include "op.h"
 
-static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_shape *const *in)
-{
-    (void)c, (void)m;
-    l->out = *in[0];
-    return RECTIFY_OK;
-}
-
 static void run(const rx_exec *e)
 {
     const int64_t channels = rx_shape_channels(&e->layer->out), plane = rx_shape_plane(&e->layer->out);
@@ -30,5 +23,5 @@ static void run(const rx_exec *e)
 }
 
 const rx_op rx_op_softmax = {
-    .name = "softmax", .min_inputs = 1, .max_inputs = 1, .infer = infer, .run = run,
+    .name = "softmax", .min_inputs = 1, .max_inputs = 1, .infer = rx_infer_same_shape, .run = run,
 };

@@ -3,13 +3,6 @@
 
 #include "op.h"
 
-static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_shape *const *in)
-{
-    (void)c, (void)m;
-    l->out = *in[0];
-    return RECTIFY_OK;
-}
-
 static void run(const rx_exec *e)
 {
     const int64_t n = e->batch * rx_shape_elements(&e->layer->out);
@@ -20,5 +13,5 @@ static void run(const rx_exec *e)
 }
 
 const rx_op rx_op_tanh = {
-    .name = "tanh", .min_inputs = 1, .max_inputs = 1, .in_place = true, .infer = infer, .run = run,
+    .name = "tanh", .min_inputs = 1, .max_inputs = 1, .in_place = true, .infer = rx_infer_same_shape, .run = run,
 };

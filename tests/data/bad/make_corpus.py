@@ -625,6 +625,8 @@ for crash, status, substring in [
         ("image/jpeg-dht-over-256-codes", "parse", "damaged JPEG image"),
         # stb_image asserted in stbi__jpeg_huff_decode (codes not matching their table)
         ("image/jpeg-huffman-code-assert", "parse", "cannot decode the JPEG data"),
+        # stb_image shifted by 32 (its bit count negative after a marker in the data)
+        ("image/jpeg-shift-by-32", "parse", "cannot decode the JPEG data"),
 ]:
     with open(os.path.join(FUZZ_CRASHES, crash), "rb") as f:
         image("fuzz-%s.jpg" % os.path.basename(crash), status, substring, f.read())

@@ -31,7 +31,8 @@ objects=() stale=()
 for s in "${sources[@]}"; do
     o="$out/obj/$(echo "$s" | tr '/' '_').o"
     objects+=("$o")
-    if [ ! -f "$o" ] || [ "$root/engine/$s" -nt "$o" ] || [ "$(stat -c %Y "$o")" -lt "${newest_header%.*}" ]; then
+    if [ ! -f "$o" ] || [ "$root/engine/$s" -nt "$o" ] || [ "$0" -nt "$o" ] ||
+       [ "$(stat -c %Y "$o")" -lt "${newest_header%.*}" ]; then
         stale+=("$root/engine/$s|$o")
     fi
 done

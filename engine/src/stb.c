@@ -16,12 +16,17 @@
 #define STB_IMAGE_STATIC
 /* stb_image's allocations note a failure, so that a decode that failed for
    want of memory is told from bad data: its own messages cannot (its zlib
-   gives none, and a failed format test reads as "unknown image type"). */
+   gives none, and a failed format test reads as "unknown image type").
+   They are zeroed: stb 2.27 lets a JPEG scan use a Huffman table that no
+   DHT defined, and decoded with an uninitialised table (fuzz_image found
+   it) a symbol id indexes values[] anywhere within +-64 KiB, a read out of
+   bounds. A zeroed table decodes every code as symbol 0 through its fast
+   path, inside the table. */
 #include <stdlib.h>
 static _Thread_local int out_of_memory;
 static void *stb_malloc(size_t size)
 {
-    void *p = malloc(size);
+    void *p = calloc(1, size);
     if (!p) out_of_memory = 1;
     return p;
 }

@@ -5,9 +5,11 @@
    input seeds), then loaded, run twice on one input (both runs must agree
    bit for bit) and walked. Nothing may crash, leak or read out of bounds.
 
-   Input layout, a byte at a time (missing bytes read as 0):
-     C, H, W, layer count, batch/dtype/env flags, PRNG seed, input pattern,
-     then per layer: op, input choice, and the op's own bytes. */
+   Input layout, a byte at a time (missing bytes read as 0): flags (batch,
+   dtype, RECTIFY_SPARSE, metadata, alignment), PRNG seed (and
+   RECTIFY_WINOGRAD), input pattern, C, H, W, layer count, then per layer:
+   op, input choice, and the op's own bytes; last, the outputs.
+   FUZZ_VERBOSE=1 prints each graph and what loading it said. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdarg.h>

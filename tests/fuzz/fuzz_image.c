@@ -59,10 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* An image of 4 to 64 Mi pixels is within the limits and decodes for
        seconds under the sanitizers (15 Mi pixels: 9 s): such inputs, which
-       the fuzzer likes (each new size is new coverage), would starve it.
-       They are left to the tests; over the limits, an input still runs
-       here (it is refused before decoding). Above 256 Ki pixels, one model
-       only. */
+       the fuzzer likes (each new size is new coverage), would starve it:
+       they are skipped. Over the limits, an input still runs here (it is
+       refused before decoding). Above 256 Ki pixels, one model only. */
     uint64_t pixels = declared_pixels(data, size);
     if (pixels > ((uint64_t)4 << 20) && pixels <= RECTIFY_MAX_IMAGE_PIXELS) return 0;
     const int models_run = pixels > (1u << 18) ? 1 : MODELS;

@@ -102,7 +102,7 @@ fuzz_one() {
         > "$log" 2>&1
     local status=$?
     local execs cov ft corp speed total
-    total=$(grep -o '([0-9]* inline 8-bit counters)' "$log" | head -1 | tr -dc '0-9')
+    total=$(sed -n 's/.*(\([0-9]*\) inline 8-bit counters).*/\1/p' "$log" | head -1)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)

@@ -2,6 +2,7 @@
    many random shapes, strides, paddings, dilations and groups, with 1 and 2
    threads and a batch of 2. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -153,6 +154,45 @@ static void pool_case(rng *r, bool max)
 
 Test(ops, maxpool_matches_reference_on_random_shapes) { rng r = {2}; pool_case(&r, true); }
 Test(ops, avgpool_matches_reference_on_random_shapes) { rng r = {3}; pool_case(&r, false); }
+
+/* NaN wins a max window, as in PyTorch, in the interior of a row (the
+   vectorised path) and at its edges. */
+Test(ops, maxpool_propagates_nan)
+{
+    const char *json = "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[1,9,40]},"
+                       "\"layers\":[{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":3,\"stride\":2,\"padding\":1}]}";
+    rectify_error err;
+    rectify_model *m = load_json(json, NULL, 0, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    rng r = {5};
+    float *in = random_floats(&r, 9 * 40, -2, 2);
+    const int nan_at[][2] = {{4, 20}, {0, 0}, {8, 39}}; /* interior, top-left, bottom-right */
+    for (int i = 0; i < 3; i++) in[nan_at[i][0] * 40 + nan_at[i][1]] = NAN;
+    int64_t count = 0;
+    for (int threads = 1; threads <= 2; threads++) {
+        float *got = run_model(m, in, 1, threads, &count);
+        cr_assert_not_null(got);
+        cr_assert_eq(count, 5 * 20);
+        for (int oy = 0; oy < 5; oy++)
+            for (int ox = 0; ox < 20; ox++) {
+                bool has_nan = false;
+                float best = -INFINITY;
+                for (int y = 2 * oy - 1; y <= 2 * oy + 1; y++)
+                    for (int x = 2 * ox - 1; x <= 2 * ox + 1; x++)
+                        if (y >= 0 && y < 9 && x >= 0 && x < 40) {
+                            float v = in[y * 40 + x];
+                            if (isnan(v)) has_nan = true;
+                            else if (v > best) best = v;
+                        }
+                float g = got[oy * 20 + ox];
+                if (has_nan) cr_assert(isnan(g), "output (%d, %d) is %g, want NaN", oy, ox, g);
+                else cr_assert_eq(g, best, "output (%d, %d) is %g, want %g", oy, ox, g, best);
+            }
+        free(got);
+    }
+    free(in);
+    rectify_model_destroy(m);
+}
 
 Test(ops, dense_relu_softmax_global_avgpool_flatten_match_reference)
 {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "kernels/kernels.h"
 #include "ops/op.h"
 
 typedef struct layer_totals {
@@ -169,11 +170,7 @@ static void count_zeros(rectify_session *s, int index, const float *out, double 
     int64_t *counts = s->sample_channel;
     #pragma omp parallel for num_threads(s->threads) schedule(static) if (items * plane > 32768)
     for (int64_t it = 0; it < items; it++) {
-        const float *x = out + it * plane;
-        int64_t z = 0;
-        #pragma omp simd reduction(+ : z)
-        for (int64_t i = 0; i < plane; i++) z += x[i] == 0.0f;
-        counts[it] = z;
+        counts[it] = rx_count_zeros(out + it * plane, plane);
     }
     const int64_t per_sample = channels * plane;
     int64_t zeros = 0;

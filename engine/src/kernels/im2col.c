@@ -19,6 +19,18 @@ static inline void put_run(float *panel, int64_t kc, int64_t kk, int nr, int64_t
     }
 }
 
+/* The same with a source stride (convolutions with stride > 1). */
+static inline void put_strided(float *panel, int64_t kc, int64_t kk, int nr, int64_t j, const float *src, int64_t stride,
+                               int64_t n)
+{
+    while (n > 0) {
+        int64_t off = j & (nr - 1), take = nr - off < n ? nr - off : n;
+        float *dst = panel + ((j - off) * kc + kk * nr) + off;
+        for (int64_t t = 0; t < take; t++) dst[t] = src[t * stride];
+        src += take * stride, j += take, n -= take;
+    }
+}
+
 void rx_im2col(const rx_conv_geometry *g, const float *in, int64_t p0, int64_t np, int64_t k0, int64_t kc, int nr,
                float *panel)
 {
@@ -46,11 +58,14 @@ void rx_im2col(const rx_conv_geometry *g, const float *in, int64_t p0, int64_t n
                     put_run(panel, kc, kk, nr, j + hi - ox, NULL, ox + n - hi);
                 }
             } else {
-                const float *row = plane + iy * g->width;
-                for (int64_t t = 0; t < n; t++) {
-                    int64_t ix = (ox + t) * w->sw - w->pl + kj * w->dw, jj = j + t;
-                    panel[((jj / nr) * kc + kk) * nr + jj % nr] = ix >= 0 && ix < g->width ? row[ix] : 0.0f;
-                }
+                /* ix = ix0 + t*sw: valid for t in [lo, hi) */
+                const int64_t s = w->sw, ix0 = ox * s - w->pl + kj * w->dw;
+                int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s - 1) / s, hi = g->width - ix0 <= 0 ? 0 : (g->width - ix0 + s - 1) / s;
+                if (hi > n) hi = n;
+                if (lo > hi) lo = hi;
+                put_run(panel, kc, kk, nr, j, NULL, lo);
+                put_strided(panel, kc, kk, nr, j + lo, plane + iy * g->width + ix0 + lo * s, s, hi - lo);
+                put_run(panel, kc, kk, nr, j + hi, NULL, n - hi);
             }
             j += n;
         }

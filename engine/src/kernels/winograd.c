@@ -109,10 +109,13 @@ void rx_winograd_input(const float *in, int64_t channels, int64_t height, int64_
         int a = q * LANES, z = a + LANES - 1;
         row_of_16[q] = vector_gather && inside[a] && inside[z] && y0[a] == y0[z] && x0[z] == x0[a] + 4 * (LANES - 1);
     }
+    /* Only as many lanes as there are tiles, in whole vectors: small images
+       (deep layers) have a few tiles per block. */
+    const int lanes = (int)((count + LANES - 1) / LANES * LANES);
     for (int64_t c = 0; c < channels; c++) {
         const float *plane = in + c * height * width;
         float d[6][6][BLOCK], rows[6][6][BLOCK], out[6][6][BLOCK];
-        for (int q = 0; q < BLOCK / LANES; q++) {
+        for (int q = 0; q < lanes / LANES; q++) {
 #if defined(__x86_64__)
             if (row_of_16[q]) {
                 float part[6][6][LANES];
@@ -140,13 +143,13 @@ void rx_winograd_input(const float *in, int64_t channels, int64_t height, int64_
         for (int i = 0; i < 6; i++) {
             float(*x)[BLOCK] = d[i];
             float(*y)[BLOCK] = rows[i];
-            BT(x, y, BLOCK) /* along each row */
+            BT(x, y, lanes) /* along each row */
         }
         for (int j = 0; j < 6; j++) {
             float col[6][BLOCK], res[6][BLOCK];
-            for (int i = 0; i < 6; i++) memcpy(col[i], rows[i][j], sizeof col[i]);
-            BT(col, res, BLOCK)
-            for (int i = 0; i < 6; i++) memcpy(out[i][j], res[i], sizeof res[i]);
+            for (int i = 0; i < 6; i++) memcpy(col[i], rows[i][j], (size_t)lanes * sizeof(float));
+            BT(col, res, lanes)
+            for (int i = 0; i < 6; i++) memcpy(out[i][j], res[i], (size_t)lanes * sizeof(float));
         }
         for (int64_t g = 0; g < groups; g++) {
             float *dst = v + (g * channels + c) * RX_WINO_POINTS * RX_MR;

@@ -46,6 +46,22 @@ static void taps(int64_t origin, int64_t dilation, int64_t k, int64_t size, int6
     *last = hi < k ? hi : k;
 }
 
+/* One output whose window crosses the left or right edge. */
+static float edge(const float *x, const rx_window *w, int64_t y0, int64_t ki0, int64_t ki1, int64_t ox, int64_t wd)
+{
+    int64_t x0 = ox * w->sw - w->pl, kj0, kj1;
+    taps(x0, w->dw, w->kw, wd, &kj0, &kj1);
+    float best = -INFINITY;
+    for (int64_t ki = ki0; ki < ki1; ki++) {
+        const float *row = x + (y0 + ki * w->dh) * wd + x0;
+        for (int64_t kj = kj0; kj < kj1; kj++) {
+            float v = row[kj * w->dw];
+            if (v > best || isnan(v)) best = v;
+        }
+    }
+    return best;
+}
+
 static void run(const rx_exec *e)
 {
     const rx_window *w = &e->layer->p.win;
@@ -54,6 +70,12 @@ static void run(const rx_exec *e)
     const int64_t planes = e->batch * e->layer->out.d[0];
     const bool two_by_two = w->kh == 2 && w->kw == 2 && w->sh == 2 && w->sw == 2 && w->dh == 1 && w->dw == 1 &&
                             w->pt == 0 && w->pl == 0 && 2 * oh <= h && 2 * ow <= wd;
+    /* [ox0, ox1): the outputs whose kw taps all land inside the row. */
+    const int64_t ox0 = w->pl <= 0 ? 0 : (w->pl + w->sw - 1) / w->sw;
+    int64_t ox1 = wd - (w->kw - 1) * w->dw + w->pl; /* x0 + span <= wd  <=>  ox * sw <= this - 1 */
+    ox1 = ox1 <= 0 ? 0 : (ox1 - 1) / w->sw + 1;
+    if (ox1 > ow) ox1 = ow;
+    if (ox1 < ox0) ox1 = ox0;
     #pragma omp parallel for num_threads(e->threads) schedule(static) if (planes * oh * ow > 16384)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *x = e->in[0] + pl * h * wd;
@@ -72,19 +94,23 @@ static void run(const rx_exec *e)
         for (int64_t oy = 0; oy < oh; oy++) {
             int64_t y0 = oy * w->sh - w->pt, ki0, ki1;
             taps(y0, w->dh, w->kh, h, &ki0, &ki1);
-            for (int64_t ox = 0; ox < ow; ox++) {
-                int64_t x0 = ox * w->sw - w->pl, kj0, kj1;
-                taps(x0, w->dw, w->kw, wd, &kj0, &kj1);
-                float best = -INFINITY;
-                for (int64_t ki = ki0; ki < ki1; ki++) {
-                    const float *row = x + (y0 + ki * w->dh) * wd + x0;
-                    for (int64_t kj = kj0; kj < kj1; kj++) {
-                        float v = row[kj * w->dw];
-                        if (v > best || isnan(v)) best = v;
+            float *yr = y + oy * ow;
+            /* Outputs whose window is whole: tap by tap over the row, so that
+               the compiler vectorises across outputs; NaN wins, as in PyTorch. */
+            for (int64_t ox = 0; ox < ox0; ox++) yr[ox] = edge(x, w, y0, ki0, ki1, ox, wd);
+            for (int64_t ox = ox0; ox < ox1; ox++) yr[ox] = -INFINITY;
+            for (int64_t ki = ki0; ki < ki1; ki++) {
+                const float *row = x + (y0 + ki * w->dh) * wd - w->pl;
+                for (int64_t kj = 0; kj < w->kw; kj++) {
+                    const float *src = row + kj * w->dw;
+                    const int64_t s = w->sw;
+                    for (int64_t ox = ox0; ox < ox1; ox++) {
+                        float v = src[ox * s], b = yr[ox];
+                        yr[ox] = v > b || v != v ? v : b;
                     }
                 }
-                y[oy * ow + ox] = best;
             }
+            for (int64_t ox = ox1 > ox0 ? ox1 : ox0; ox < ow; ox++) yr[ox] = edge(x, w, y0, ki0, ki1, ox, wd);
         }
     }
 }

@@ -1,10 +1,12 @@
 /* test_ops.c: every operator against the plain reference (reference.c) on
    many random shapes, strides, paddings, dilations and groups, with 1 and 2
    threads and a batch of 2. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "support.h"
 
@@ -259,12 +261,15 @@ Test(ops, dense_relu_softmax_global_avgpool_flatten_match_reference)
     }
 }
 
-/* 3x3 stride-1 layers with 16 channels or more run as Winograd F(4x4, 3x3):
-   its error against the exact reference is bounded here. */
-Test(ops, winograd_conv_error_is_bounded)
+/* 3x3 stride-1 layers with 16 channels or more run as Winograd F(4x4, 3x3)
+   or F(2x2, 3x3) (RECTIFY_WINOGRAD forces one): the error of each against
+   the exact reference is bounded here. */
+static void winograd_case(const char *variant)
 {
+    setenv("RECTIFY_WINOGRAD", variant, 1);
     rng r = {5};
     double worst = 0;
+    int tested = 0, differ = 0;
     for (int trial = 0; trial < 40; trial++) {
         int cin = rng_int(&r, 16, 80), cout = rng_int(&r, 16, 70);
         /* wide images too: rows of 16 tiles take the vector gather */
@@ -288,17 +293,35 @@ Test(ops, winograd_conv_error_is_bounded)
         float *in = random_floats(&r, in_n, -1, 1);
         double *want = malloc((size_t)out_n * sizeof *want);
         ref_conv(in, cin, h, w, weight, b, cout, 1, win, want, oh, ow);
+        /* The same layer run directly: Winograd rounds differently, so a
+           run that matched it bit for bit would not have been Winograd. */
+        setenv("RECTIFY_WINOGRAD", "0", 1);
+        rectify_model *direct_model = load_json(json, t, 2, &err);
+        setenv("RECTIFY_WINOGRAD", variant, 1);
+        cr_assert_not_null(direct_model, "%s", err.message);
+        int64_t n;
+        float *direct = run_model(direct_model, in, 1, 1, &n);
+        cr_assert_not_null(direct);
         for (int threads = 1; threads <= 2; threads++) {
-            int64_t n;
             float *got = run_model(m, in, 1, threads, &n);
             cr_assert_not_null(got);
             double e = rel_error(got, want, out_n);
             if (e > worst) worst = e;
             cr_assert(e < 2e-5, "%s: relative error %g", json, e);
+            if (threads == 1 && memcmp(got, direct, (size_t)out_n * sizeof *got) != 0) differ++;
             free(got);
         }
+        free(direct);
+        rectify_model_destroy(direct_model);
         free(weight), free(b), free(in), free(want);
         rectify_model_destroy(m);
+        tested++;
     }
-    cr_log_info("winograd: worst relative error %g", worst);
+    cr_log_info("winograd F(%sx%s, 3x3): worst relative error %g", variant, variant, worst);
+    cr_assert(tested >= 30 && differ >= tested * 9 / 10, "%d of %d layers differ from the direct kernel", differ,
+              tested);
+    unsetenv("RECTIFY_WINOGRAD");
 }
+
+Test(ops, winograd_4x4_conv_error_is_bounded) { winograd_case("4"); }
+Test(ops, winograd_2x2_conv_error_is_bounded) { winograd_case("2"); }

@@ -58,7 +58,7 @@ typedef struct rx_layer {
     bool in_place;                  /* that buffer is its first input's */
     float *packed;                  /* weights repacked by op->prepare */
     float sparse_from;              /* dense: input sparsity from which zeros are skipped (> 1: never) */
-    bool winograd;                  /* conv: runs as F(4x4, 3x3) */
+    int winograd;                   /* conv: Winograd F(t x t, 3x3) with tile t (2 or 4); 0: direct */
     int json_index;                 /* position in model.json's "layers" */
 } rx_layer;
 
@@ -104,6 +104,12 @@ typedef struct rx_blob {
 } rx_blob;
 rectify_status rx_map_file(const char *path, rx_blob *blob, rectify_error *err);
 void rx_unmap(const rectify_allocator *a, rx_blob *blob);
+/* Gives back the memory of the whole pages of a mapped file inside
+   [p, p + bytes): weights an operator repacked at load and does not read
+   again. They leave the resident set; read again, they would fault back in
+   from the file. Nothing when p is not in the mapping (weights copied or
+   widened into memory). */
+void rx_release_mapped(const rx_blob *blob, const void *p, size_t bytes);
 
 typedef struct preprocess {
     int color;          /* 0 gray, 1 rgb, 2 bgr */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "internal.h"
@@ -14,7 +15,21 @@ static const char *const top_fields[] = {"format", "version", "name", "descripti
 static const char *const input_fields[] = {"name", "shape", "preprocess", NULL};
 static const char *const preprocess_fields[] = {"color", "resize", "crop", "scale", "mean", "std", NULL};
 
-static void *default_alloc(void *user, size_t size) { (void)user; return malloc(size); }
+/* malloc, asking for transparent huge pages for large blocks (packed weights,
+   activations, scratch): 2 MiB pages fault in 512 times fewer (VGG-16's
+   Winograd filters: 30,000 faults at load otherwise) and spare the TLB when
+   the kernels stream them. Only a hint: the kernel may decline. */
+static void *default_alloc(void *user, size_t size)
+{
+    (void)user;
+    void *p = malloc(size);
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (p && size >= 2 * huge) {
+        uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + size) & ~(huge - 1);
+        if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    }
+    return p;
+}
 static void default_free(void *user, void *p) { (void)user; free(p); }
 
 /* While a model loads, its allocations pass through a tally that keeps each

@@ -135,6 +135,15 @@ rectify_status rx_map_file(const char *path, rx_blob *blob, rectify_error *err)
     return RECTIFY_OK;
 }
 
+void rx_release_mapped(const rx_blob *blob, const void *p, size_t bytes)
+{
+    const unsigned char *c = p;
+    if (!blob->mapped || !c || c < blob->data || c + bytes > blob->data + blob->size) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)c + page - 1) & ~(page - 1), hi = ((uintptr_t)c + bytes) & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 void rx_unmap(const rectify_allocator *a, rx_blob *blob)
 {
     if (blob->mapped) munmap((void *)blob->data, blob->size);

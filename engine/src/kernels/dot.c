@@ -1,5 +1,8 @@
-/* dot.c: the dot product of dense layers and the zero count of every layer's
-   output (the sparsity statistics, on every run: it must cost next to nothing). */
+/* dot.c: the dot product of dense layers, the zero count of every layer's
+   output (the sparsity statistics, on every run: it must cost next to
+   nothing) and the count of NaN and infinities in weights at load. */
+#include <string.h>
+
 #include "kernels.h"
 
 RX_MULTIVERSION
@@ -12,15 +15,40 @@ float rx_dot(const float *a, const float *b, int64_t n)
 }
 
 RX_MULTIVERSION
-int64_t rx_count_zeros(const float *x, int64_t n)
+void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *counts)
+{
+    if (plane == 1) { /* dense layers: a channel is one value */
+        for (int64_t p = 0; p < planes; p++) counts[p] = x[p] == 0.0f;
+        return;
+    }
+    for (int64_t p = 0; p < planes; p++) {
+        const float *v = x + p * plane;
+        int64_t total = 0;
+        for (int64_t i0 = 0; i0 < plane; i0 += 1 << 30) { /* 32-bit lanes: 16 per vector */
+            const int64_t n = plane - i0 < (1 << 30) ? plane - i0 : (1 << 30);
+            int32_t z = 0;
+            #pragma omp simd reduction(+ : z)
+            for (int64_t i = 0; i < n; i++) z += v[i0 + i] == 0.0f;
+            total += z;
+        }
+        counts[p] = total;
+    }
+}
+
+RX_MULTIVERSION
+int64_t rx_count_nonfinite(const float *x, int64_t n)
 {
     int64_t total = 0;
-    for (int64_t i0 = 0; i0 < n; i0 += 1 << 30) { /* 32-bit lanes: 16 per vector */
+    for (int64_t i0 = 0; i0 < n; i0 += 1 << 30) {
         const int64_t end = n - i0 < (1 << 30) ? n : i0 + (1 << 30);
-        int32_t z = 0;
-        #pragma omp simd reduction(+ : z)
-        for (int64_t i = i0; i < end; i++) z += x[i] == 0.0f;
-        total += z;
+        int32_t bad = 0;
+        #pragma omp simd reduction(+ : bad)
+        for (int64_t i = i0; i < end; i++) {
+            uint32_t bits;
+            memcpy(&bits, &x[i], sizeof bits);
+            bad += (bits & 0x7f800000u) == 0x7f800000u;
+        }
+        total += bad;
     }
     return total;
 }

@@ -25,7 +25,11 @@ void rx_im2col(const rx_conv_geometry *g, const float *in, int64_t p0, int64_t n
 /* sum_i a[i] * b[i] */
 float rx_dot(const float *a, const float *b, int64_t n);
 
-/* How many of x[0..n) are zero (+0 or -0). */
-int64_t rx_count_zeros(const float *x, int64_t n);
+/* counts[p] = how many of the plane floats at x + p * plane are zero (+0 or
+   -0), for p < planes. */
+void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *counts);
+
+/* How many of x[0..n) are NaN or infinite. */
+int64_t rx_count_nonfinite(const float *x, int64_t n);
 
 #endif

@@ -54,44 +54,59 @@ static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_s
 }
 
 /* Winograd pays for 3x3 stride-1 layers once there are channels enough to
-   amortise its transforms (measured: see bench/README.md). */
-static bool use_winograd(const rx_layer *l, const rx_shape *in)
+   amortise its transforms (measured: see bench/README.md). F(4x4, 3x3)
+   needs the fewest multiplications but keeps 4x the layer's weights as
+   transformed filters, F(2x2, 3x3) 16/9x: F(4x4) while those take at most
+   RX_WINO4_MAX bytes, F(2x2) beyond (VGG-16's 512-channel layers: 36 MiB
+   each in F(4x4), more than the L3 cache, streamed from memory on every
+   run; 16 MiB in F(2x2)). Returns the tile, or 0 for direct convolution.
+   RECTIFY_WINOGRAD (read at load) overrides: "0" direct, "2" or "4". */
+#define RX_WINO4_MAX (16 << 20)
+
+static int winograd_tile(const rx_layer *l, const rx_shape *in)
 {
     const rx_window *w = &l->p.win;
-    const char *off = getenv("RECTIFY_WINOGRAD"); /* "0": direct only, to measure one against the other */
-    if (off && strcmp(off, "0") == 0) return false;
-    return w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && w->dh == 1 && w->dw == 1 && l->p.groups == 1 &&
-           in->d[0] >= 16 && l->p.out_channels >= 16;
+    if (!(w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && w->dh == 1 && w->dw == 1 && l->p.groups == 1 &&
+          in->d[0] >= 16 && l->p.out_channels >= 16))
+        return 0;
+    const char *env = getenv("RECTIFY_WINOGRAD");
+    if (env && (strcmp(env, "0") == 0 || strcmp(env, "2") == 0 || strcmp(env, "4") == 0)) return env[0] - '0';
+    return 36 * in->d[0] * l->p.out_channels * (int64_t)sizeof(float) <= RX_WINO4_MAX ? 4 : 2;
 }
 
 static int64_t winograd_scratch(int64_t channels, int64_t filters)
 {
-    return RX_WINO_POINTS * RX_WINO_BLOCK * (channels + filters + RX_NR_MAX);
+    return RX_WINO_POINTS_MAX * RX_WINO_BLOCK * (channels + filters + RX_NR_MAX);
 }
 
 static int64_t scratch(const rx_layer *l, const rx_shape *const *in)
 {
     int64_t direct = RX_KC * RX_NR_MAX * RX_TILES;
-    if (!use_winograd(l, in[0])) return direct;
+    if (!winograd_tile(l, in[0])) return direct;
     int64_t wino = winograd_scratch(in[0]->d[0], l->p.out_channels);
     return wino > direct ? wino : direct;
 }
 
 /* Weights into blocks of RX_MR filters, k-major ([k][RX_MR], zero-padded),
-   per group: what the micro-kernel reads, in the order it reads it. */
+   per group: what the micro-kernel reads, in the order it reads it; or
+   Winograd's transformed filters. Either way the file's copy is not read
+   again: its pages are given back. */
 static rectify_status prepare(rectify_model *m, rx_layer *l, rectify_error *err)
 {
     const rx_tensor *t = &m->tensors[l->tensor_first];
     const int64_t groups = l->p.groups, filters = l->p.out_channels / groups, k = t->elements / l->p.out_channels;
     const int64_t blocks = (filters + RX_MR - 1) / RX_MR;
     const rx_shape *in = l->inputs[0] < 0 ? &m->input : &m->layers[l->inputs[0]].out;
-    if (use_winograd(l, in)) {
+    const int tile = winograd_tile(l, in);
+    if (tile) {
         const int nr = rx_gemm_select()->nr;
         const int64_t channels = k / 9, fblocks = (l->p.out_channels + nr - 1) / nr;
-        l->packed = rx_malloc_aligned(&m->allocator, (size_t)(RX_WINO_POINTS * fblocks * channels * nr) * sizeof(float));
+        l->packed = rx_malloc_aligned(&m->allocator,
+                                      (size_t)(rx_winograd_points(tile) * fblocks * channels * nr) * sizeof(float));
         if (!l->packed) return rx_fail(err, RECTIFY_ERR_NOMEM, "layer \"%s\": out of memory packing weights", l->name);
-        rx_winograd_filters(t->data, l->p.out_channels, channels, nr, l->packed);
-        l->winograd = true;
+        rx_winograd_filters(tile, t->data, l->p.out_channels, channels, nr, l->packed);
+        l->winograd = tile;
+        rx_release_mapped(&m->weights, t->data, (size_t)t->elements * sizeof(float));
         return RECTIFY_OK;
     }
     float *packed = rx_malloc_aligned(&m->allocator, (size_t)(groups * blocks * k * RX_MR) * sizeof *packed);
@@ -106,6 +121,7 @@ static rectify_status prepare(rectify_model *m, rx_layer *l, rectify_error *err)
                 }
         }
     l->packed = packed;
+    rx_release_mapped(&m->weights, t->data, (size_t)t->elements * sizeof(float));
     return RECTIFY_OK;
 }
 
@@ -116,28 +132,41 @@ static void run_winograd(const rx_exec *e)
     const int nr = isa->nr;
     const int64_t channels = e->in_shape[0]->d[0], height = e->in_shape[0]->d[1], width = e->in_shape[0]->d[2];
     const int64_t filters = l->p.out_channels, oh = l->out.d[1], ow = l->out.d[2];
-    const int64_t tiles_w = (ow + RX_WINO_TILE - 1) / RX_WINO_TILE;
-    const int64_t tiles = tiles_w * ((oh + RX_WINO_TILE - 1) / RX_WINO_TILE);
-    const int64_t tile_blocks = (tiles + RX_WINO_BLOCK - 1) / RX_WINO_BLOCK;
+    const int tile = l->winograd, points = rx_winograd_points(tile);
+    const int64_t tiles_w = (ow + tile - 1) / tile;
+    const int64_t tiles = tiles_w * ((oh + tile - 1) / tile);
     const int64_t fblocks = (filters + nr - 1) / nr, ldm = fblocks * nr;
     const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
-    int64_t units = e->batch * tile_blocks, split = 1;
-    if (e->threads > 1 && units < 2 * e->threads) split = (2 * e->threads + units - 1) / units;
+    /* Tiles go in groups of RX_MR (one micro-kernel call), groups into
+       blocks of at most RX_WINO_BLOCK tiles, as evenly as they divide, and a
+       multiple of the threads when there are groups enough: the work of a
+       block is its number of groups. When the blocks still do not divide
+       among the threads (few tiles: deep layers), every block's filters are
+       split among them too (each part transforms the block's input again). */
+    const int64_t tile_groups = (tiles + RX_MR - 1) / RX_MR, per_block = RX_WINO_BLOCK / RX_MR;
+    int64_t tile_blocks = (tile_groups + per_block - 1) / per_block;
+    if (e->threads > 1 && tile_blocks % e->threads) {
+        int64_t up = (tile_blocks + e->threads - 1) / e->threads * e->threads;
+        if (up <= tile_groups) tile_blocks = up;
+    }
+    const int64_t units = e->batch * tile_blocks;
+    int64_t split = e->threads > 1 && units % e->threads ? e->threads : 1;
     if (split > fblocks) split = fblocks;
     const int64_t tasks = units * split, per_thread = winograd_scratch(channels, filters);
     #pragma omp parallel num_threads(e->threads) if (e->threads > 1)
     {
         float *v = e->scratch + (int64_t)omp_get_thread_num() * per_thread;
-        float *mm = v + RX_WINO_POINTS * RX_WINO_BLOCK * channels;
+        float *mm = v + RX_WINO_POINTS_MAX * RX_WINO_BLOCK * channels;
         #pragma omp for schedule(static)
         for (int64_t t = 0; t < tasks; t++) {
-            int64_t part = t % split, unit = t / split, b = unit / tile_blocks;
-            int64_t t0 = unit % tile_blocks * RX_WINO_BLOCK, count = tiles - t0 < RX_WINO_BLOCK ? tiles - t0 : RX_WINO_BLOCK;
-            int64_t groups = (count + RX_MR - 1) / RX_MR;
+            int64_t part = t % split, unit = t / split, b = unit / tile_blocks, blk = unit % tile_blocks;
+            int64_t g0 = blk * tile_groups / tile_blocks, g1 = (blk + 1) * tile_groups / tile_blocks;
+            int64_t t0 = g0 * RX_MR, count = (g1 * RX_MR < tiles ? g1 * RX_MR : tiles) - t0;
+            int64_t groups = g1 - g0;
             int64_t fb0 = part * fblocks / split, fb1 = (part + 1) * fblocks / split;
-            rx_winograd_input(e->in[0] + b * channels * height * width, channels, height, width, l->p.win.pt,
+            rx_winograd_input(tile, e->in[0] + b * channels * height * width, channels, height, width, l->p.win.pt,
                               l->p.win.pl, tiles_w, t0, count, v);
-            for (int p = 0; p < RX_WINO_POINTS; p++)
+            for (int p = 0; p < points; p++)
                 for (int64_t fb = fb0; fb < fb1; fb++) {
                     int cols = (int)(filters - fb * nr < nr ? filters - fb * nr : nr);
                     for (int64_t c0 = 0; c0 < channels; c0 += RX_KC) {
@@ -145,15 +174,14 @@ static void run_winograd(const rx_exec *e)
                         const float *u = l->packed + (((int64_t)p * fblocks + fb) * channels + c0) * nr;
                         for (int64_t g = 0; g < groups; g++) {
                             int n = (int)(count - g * RX_MR < RX_MR ? count - g * RX_MR : RX_MR);
-                            isa->kernel(kc, v + ((g * channels + c0) * RX_WINO_POINTS + p) * RX_MR,
-                                        RX_WINO_POINTS * RX_MR, u,
-                                        mm + (g * RX_MR * RX_WINO_POINTS + p) * ldm + fb * nr, RX_WINO_POINTS * ldm, n,
+                            isa->kernel(kc, v + ((g * channels + c0) * points + p) * RX_MR, points * RX_MR, u,
+                                        mm + (g * RX_MR * points + p) * ldm + fb * nr, points * ldm, n,
                                         cols, NULL, c0 == 0);
                         }
                     }
                 }
             int64_t f0 = fb0 * nr, f1 = fb1 * nr < filters ? fb1 * nr : filters;
-            rx_winograd_output(mm, ldm, f0, f1, bias, tiles_w, t0, count, e->out + b * filters * oh * ow, oh,
+            rx_winograd_output(tile, mm, ldm, f0, f1, bias, tiles_w, t0, count, e->out + b * filters * oh * ow, oh,
                                ow);
         }
     }

@@ -294,7 +294,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
     /* The kernels' choices that environment variables steer, per input. */
     if (flags & 0x08) setenv("RECTIFY_SPARSE", (flags & 0x10) ? "on" : "off", 1);
     else unsetenv("RECTIFY_SPARSE");
-    if (seed & 0x80) setenv("RECTIFY_WINOGRAD", "0", 1);
+    static const char *const winograd[] = {NULL, "0", "2", "4"}; /* the rule, direct, F(2x2), F(4x4) */
+    if (winograd[seed >> 6]) setenv("RECTIFY_WINOGRAD", winograd[seed >> 6], 1);
     else unsetenv("RECTIFY_WINOGRAD");
 
     rectify_load_options graph_only = {.graph_only = 1};

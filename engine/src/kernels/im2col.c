@@ -1,7 +1,8 @@
 /* im2col.c: packs the pixels a convolution reads into the k-major panels of
    the GEMM (kernels/gemm.h): panel slice s holds pixels [s*nr, s*nr + nr)
-   as kc rows of nr floats. Rows along an output row are copied as runs when
-   the stride is 1, which is what keeps packing cheap next to the multiply. */
+   as kc rows of nr floats. Rows along an output row are copied as runs
+   (strided for strides of 2 and 4: vector permutes), without a division
+   per run, which is what keeps packing cheap next to the multiply. */
 #include <string.h>
 
 #include "kernels.h"
@@ -26,51 +27,68 @@ static inline void put_strided(float *panel, int64_t kc, int64_t kk, int nr, int
     while (n > 0) {
         int64_t off = j & (nr - 1), take = nr - off < n ? nr - off : n;
         float *dst = panel + ((j - off) * kc + kk * nr) + off;
-        for (int64_t t = 0; t < take; t++) dst[t] = src[t * stride];
+        /* constant strides, which the compiler vectorises with permutes */
+        if (stride == 2) for (int64_t t = 0; t < take; t++) dst[t] = src[t * 2];
+        else if (stride == 4) for (int64_t t = 0; t < take; t++) dst[t] = src[t * 4];
+        else for (int64_t t = 0; t < take; t++) dst[t] = src[t * stride];
         src += take * stride, j += take, n -= take;
     }
 }
 
+/* t in [lo, hi): the outputs of a row segment starting at ix0 (stride s)
+   whose input column lies inside [0, width). */
+static inline void valid_range(int64_t ix0, int64_t s, int64_t width, int64_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t l = ix0 >= 0 ? 0 : (-ix0 + s - 1) / s, h = width - ix0 <= 0 ? 0 : (width - ix0 + s - 1) / s;
+    if (h > n) h = n;
+    if (l > h) l = h;
+    *lo = l, *hi = h;
+}
+
+RX_MULTIVERSION
 void rx_im2col(const rx_conv_geometry *g, const float *in, int64_t p0, int64_t np, int64_t k0, int64_t kc, int nr,
                float *panel)
 {
     const rx_window *w = &g->win;
-    const int64_t taps = w->kh * w->kw, ow = g->out_width;
+    const int64_t taps = w->kh * w->kw, ow = g->out_width, s = w->sw;
+    /* Divisions once: the first pixel's row and column, the first row's
+       channel and tap; then everything steps. */
+    const int64_t oy0 = p0 / ow, ox0 = p0 % ow;
+    int64_t c = k0 / taps, ki = k0 % taps / w->kw, kj = k0 % taps % w->kw;
     for (int64_t kk = 0; kk < kc; kk++) {
-        int64_t k = k0 + kk, c = k / taps, tap = k % taps, ki = tap / w->kw, kj = tap % w->kw;
         const float *plane = in + c * g->height * g->width;
-        int64_t j = 0;
+        const int64_t shift = kj * w->dw - w->pl; /* ix = ox * s + shift */
+        int64_t full_lo, full_hi;                 /* for a whole output row (ox from 0) */
+        valid_range(shift, s, g->width, ow, &full_lo, &full_hi);
+        int64_t j = 0, oy = oy0, ox = ox0;
         while (j < np) {
-            int64_t p = p0 + j, oy = p / ow, ox = p % ow;
             int64_t n = ow - ox < np - j ? ow - ox : np - j; /* the rest of this output row */
             int64_t iy = oy * w->sh - w->pt + ki * w->dh;
             if (iy < 0 || iy >= g->height) {
                 put_run(panel, kc, kk, nr, j, NULL, n);
-            } else if (w->sw == 1) {
-                /* ix = ox - pl + kj*dw: valid where 0 <= ix < width */
-                int64_t shift = kj * w->dw - w->pl;
-                int64_t lo = -shift > ox ? -shift : ox, hi = g->width - shift < ox + n ? g->width - shift : ox + n;
-                if (hi <= lo) {
-                    put_run(panel, kc, kk, nr, j, NULL, n);
-                } else {
-                    put_run(panel, kc, kk, nr, j, NULL, lo - ox);
-                    put_run(panel, kc, kk, nr, j + lo - ox, plane + iy * g->width + lo + shift, hi - lo);
-                    put_run(panel, kc, kk, nr, j + hi - ox, NULL, ox + n - hi);
-                }
             } else {
-                /* ix = ix0 + t*sw: valid for t in [lo, hi) */
-                const int64_t s = w->sw, ix0 = ox * s - w->pl + kj * w->dw;
-                int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s - 1) / s, hi = g->width - ix0 <= 0 ? 0 : (g->width - ix0 + s - 1) / s;
-                if (hi > n) hi = n;
-                if (lo > hi) lo = hi;
+                int64_t lo, hi; /* outputs [ox + lo, ox + hi) read inside the row */
+                if (ox == 0) {
+                    lo = full_lo < n ? full_lo : n, hi = full_hi < n ? full_hi : n;
+                } else {
+                    valid_range(ox * s + shift, s, g->width, n, &lo, &hi);
+                }
                 put_run(panel, kc, kk, nr, j, NULL, lo);
-                put_strided(panel, kc, kk, nr, j + lo, plane + iy * g->width + ix0 + lo * s, s, hi - lo);
+                if (hi > lo) {
+                    const float *src = plane + iy * g->width + (ox + lo) * s + shift;
+                    if (s == 1) put_run(panel, kc, kk, nr, j + lo, src, hi - lo);
+                    else put_strided(panel, kc, kk, nr, j + lo, src, s, hi - lo);
+                }
                 put_run(panel, kc, kk, nr, j + hi, NULL, n - hi);
             }
-            j += n;
+            j += n, oy++, ox = 0;
         }
         /* zero the tail of the last slice: the micro-kernel reads whole slices */
         int64_t end = (np + nr - 1) / nr * nr;
         if (end > np) put_run(panel, kc, kk, nr, np, NULL, end - np);
+        if (++kj == w->kw) {
+            kj = 0;
+            if (++ki == w->kh) ki = 0, c++;
+        }
     }
 }

@@ -168,12 +168,11 @@ static void count_zeros(rectify_session *s, int index, const float *out, double 
     const int64_t channels = rx_shape_channels(&l->out), plane = rx_shape_plane(&l->out);
     const int64_t items = s->batch * channels;
     int64_t *counts = s->sample_channel;
-    #pragma omp parallel num_threads(s->threads) if (items * plane > 65536)
-    {
-        const int threads = omp_get_num_threads(), t = omp_get_thread_num();
+    RX_PARALLEL(items * plane > 65536 ? s->threads : 1, {
+        const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
         const int64_t i0 = items * t / threads, i1 = items * (t + 1) / threads;
         rx_count_zeros(out + i0 * plane, i1 - i0, plane, counts + i0);
-    }
+    });
     const int64_t per_sample = channels * plane;
     int64_t zeros = 0;
     for (int64_t b = 0; b < s->batch; b++) {

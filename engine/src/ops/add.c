@@ -2,6 +2,8 @@
    connection), added left to right in float: ((x0 + x1) + x2) + ..., as
    PyTorch evaluates a + b + c. Not in place: the planner gives it a buffer
    of its own; a relu after it takes that buffer over. */
+#include <omp.h>
+
 #include "op.h"
 
 static const char *input_name(const rectify_model *m, const rx_layer *l, int e)
@@ -27,23 +29,31 @@ static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_s
     return RECTIFY_OK;
 }
 
+/* y[i0..i1) = the sum of the k inputs there. */
+static void add_range(float *y, const float *x0, const float *x1, const float *const *in, int k, int64_t i0,
+                      int64_t i1)
+{
+    #pragma omp simd
+    for (int64_t i = i0; i < i1; i++) y[i] = x0[i] + x1[i];
+    for (int j = 2; j < k; j++) {
+        const float *x = in[j];
+        #pragma omp simd
+        for (int64_t i = i0; i < i1; i++) y[i] += x[i];
+    }
+}
+
 static void run(const rx_exec *e)
 {
     const int64_t n = e->batch * rx_shape_elements(&e->layer->out);
     const int k = e->layer->input_count;
     const float *x0 = e->in[0], *x1 = e->in[1];
     float *y = e->out;
-    #pragma omp parallel num_threads(e->threads) if (n > 32768)
-    {
-        #pragma omp for simd schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = x0[i] + x1[i];
-        for (int j = 2; j < k; j++) {
-            const float *x = e->in[j];
-            /* same static schedule: each thread adds into the elements it wrote */
-            #pragma omp for simd schedule(static)
-            for (int64_t i = 0; i < n; i++) y[i] += x[i];
-        }
-    }
+    RX_PARALLEL(n > 32768 ? e->threads : 1, {
+        /* one contiguous range per thread, every input added into it */
+        const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+        add_range(y, x0, x1, e->in, k, i0, i1);
+    });
 }
 
 const rx_op rx_op_add = {

@@ -26,8 +26,7 @@ static void run(const rx_exec *e)
     const int64_t h = e->in_shape[0]->d[1], wd = e->in_shape[0]->d[2];
     const int64_t oh = e->layer->out.d[1], ow = e->layer->out.d[2];
     const int64_t planes = e->batch * e->layer->out.d[0];
-    #pragma omp parallel for num_threads(e->threads) schedule(static) if (planes * oh * ow > 16384)
-    for (int64_t pl = 0; pl < planes; pl++) {
+    RX_PARALLEL_FOR(planes * oh * ow > 16384 ? e->threads : 1, pl, planes, {
         const float *x = e->in[0] + pl * h * wd;
         float *y = e->out + pl * oh * ow;
         for (int64_t oy = 0; oy < oh; oy++)
@@ -44,7 +43,7 @@ static void run(const rx_exec *e)
                 int64_t count = include_pad ? padded : (y1 - y0) * (x1 - x0);
                 y[oy * ow + ox] = count > 0 ? sum / (float)count : 0.0f;
             }
-    }
+    });
 }
 
 const rx_op rx_op_avgpool = {

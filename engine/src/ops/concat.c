@@ -39,15 +39,14 @@ static void run(const rx_exec *e)
     const int n = l->input_count;
     const int64_t out_size = rx_shape_elements(&l->out);
     const int64_t pieces = e->batch * n;
-    #pragma omp parallel for num_threads(e->threads) schedule(static) if (e->batch * out_size > 32768)
-    for (int64_t t = 0; t < pieces; t++) {
+    RX_PARALLEL_FOR(e->batch * out_size > 32768 ? e->threads : 1, t, pieces, {
         int64_t b = t / n;
         int k = (int)(t % n);
         int64_t offset = 0;
         for (int j = 0; j < k; j++) offset += rx_shape_elements(e->in_shape[j]);
         const int64_t size = rx_shape_elements(e->in_shape[k]);
         memcpy(e->out + b * out_size + offset, e->in[k] + b * size, (size_t)size * sizeof(float));
-    }
+    });
 }
 
 const rx_op rx_op_concat = {

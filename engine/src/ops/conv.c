@@ -153,12 +153,11 @@ static void run_winograd(const rx_exec *e)
     int64_t split = e->threads > 1 && units % e->threads ? e->threads : 1;
     if (split > fblocks) split = fblocks;
     const int64_t tasks = units * split, per_thread = winograd_scratch(channels, filters);
-    #pragma omp parallel num_threads(e->threads) if (e->threads > 1)
-    {
-        float *v = e->scratch + (int64_t)omp_get_thread_num() * per_thread;
+    RX_PARALLEL(e->threads, {
+        const int64_t tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *v = e->scratch + tid * per_thread;
         float *mm = v + RX_WINO_POINTS_MAX * RX_WINO_BLOCK * channels;
-        #pragma omp for schedule(static)
-        for (int64_t t = 0; t < tasks; t++) {
+        for (int64_t t = tasks * tid / nt; t < tasks * (tid + 1) / nt; t++) {
             int64_t part = t % split, unit = t / split, b = unit / tile_blocks, blk = unit % tile_blocks;
             int64_t g0 = blk * tile_groups / tile_blocks, g1 = (blk + 1) * tile_groups / tile_blocks;
             int64_t t0 = g0 * RX_MR, count = (g1 * RX_MR < tiles ? g1 * RX_MR : tiles) - t0;
@@ -184,7 +183,7 @@ static void run_winograd(const rx_exec *e)
             rx_winograd_output(tile, mm, ldm, f0, f1, bias, tiles_w, t0, count, e->out + b * filters * oh * ow, oh,
                                ow);
         }
-    }
+    });
 }
 
 static void run(const rx_exec *e)
@@ -214,11 +213,10 @@ static void run(const rx_exec *e)
     const int64_t tasks = units * split;
     const int threads = tasks * k * RX_MR * tile < 65536 ? 1 : e->threads; /* tiny: no parallel region */
 
-    #pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        float *panel = e->scratch + (int64_t)omp_get_thread_num() * RX_KC * RX_NR_MAX * RX_TILES;
-        #pragma omp for schedule(static)
-        for (int64_t t = 0; t < tasks; t++) {
+    RX_PARALLEL(threads, {
+        const int64_t tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *panel = e->scratch + tid * RX_KC * RX_NR_MAX * RX_TILES;
+        for (int64_t t = tasks * tid / nt; t < tasks * (tid + 1) / nt; t++) {
             int64_t part = t % split, unit = t / split;
             int64_t tl = unit % tiles, bg = unit / tiles, b = bg / groups, grp = bg % groups;
             int64_t block0 = part * blocks / split, block1 = (part + 1) * blocks / split;
@@ -240,7 +238,7 @@ static void run(const rx_exec *e)
                 }
             }
         }
-    }
+    });
 }
 
 const rx_op rx_op_conv = {

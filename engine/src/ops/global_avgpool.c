@@ -14,13 +14,12 @@ static void run(const rx_exec *e)
 {
     const int64_t plane = e->in_shape[0]->d[1] * e->in_shape[0]->d[2];
     const int64_t planes = e->batch * e->in_shape[0]->d[0];
-    #pragma omp parallel for num_threads(e->threads) schedule(static) if (planes * plane > 32768)
-    for (int64_t p = 0; p < planes; p++) {
+    RX_PARALLEL_FOR(planes * plane > 32768 ? e->threads : 1, p, planes, {
         const float *x = e->in[0] + p * plane;
         double sum = 0.0;
         for (int64_t i = 0; i < plane; i++) sum += x[i];
         e->out[p] = (float)(sum / (double)plane);
-    }
+    });
 }
 
 const rx_op rx_op_global_avgpool = {

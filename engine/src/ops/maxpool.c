@@ -76,8 +76,7 @@ static void run(const rx_exec *e)
     ox1 = ox1 <= 0 ? 0 : (ox1 - 1) / w->sw + 1;
     if (ox1 > ow) ox1 = ow;
     if (ox1 < ox0) ox1 = ox0;
-    #pragma omp parallel for num_threads(e->threads) schedule(static) if (planes * oh * ow > 16384)
-    for (int64_t pl = 0; pl < planes; pl++) {
+    RX_PARALLEL_FOR(planes * oh * ow > 16384 ? e->threads : 1, pl, planes, {
         const float *x = e->in[0] + pl * h * wd;
         float *y = e->out + pl * oh * ow;
         if (two_by_two) { /* the common case, without bounds checks */
@@ -112,7 +111,7 @@ static void run(const rx_exec *e)
             }
             for (int64_t ox = ox1 > ox0 ? ox1 : ox0; ox < ow; ox++) yr[ox] = edge(x, w, y0, ki0, ki1, ox, wd);
         }
-    }
+    });
 }
 
 const rx_op rx_op_maxpool = {

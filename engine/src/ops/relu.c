@@ -7,8 +7,7 @@ static void run(const rx_exec *e)
     const int64_t n = e->batch * rx_shape_elements(&e->layer->out);
     const float *x = e->in[0];
     float *y = e->out;
-    #pragma omp parallel for simd num_threads(e->threads) schedule(static) if (parallel : n > 32768)
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    RX_PARALLEL_FOR_SIMD(n > 32768 ? e->threads : 1, i, n, y[i] = x[i] > 0.0f ? x[i] : 0.0f;);
 }
 
 const rx_op rx_op_relu = {

@@ -8,8 +8,7 @@ static void run(const rx_exec *e)
 {
     const int64_t channels = rx_shape_channels(&e->layer->out), plane = rx_shape_plane(&e->layer->out);
     const int64_t vectors = e->batch * plane;
-    #pragma omp parallel for num_threads(e->threads) schedule(static) if (vectors > 64)
-    for (int64_t v = 0; v < vectors; v++) {
+    RX_PARALLEL_FOR(vectors > 64 ? e->threads : 1, v, vectors, {
         int64_t b = v / plane, p = v % plane;
         const float *x = e->in[0] + b * channels * plane + p;
         float *y = e->out + b * channels * plane + p;
@@ -19,7 +18,7 @@ static void run(const rx_exec *e)
         for (int64_t c = 0; c < channels; c++) sum += (y[c * plane] = expf(x[c * plane] - top));
         float inv = (float)(1.0 / sum);
         for (int64_t c = 0; c < channels; c++) y[c * plane] *= inv;
-    }
+    });
 }
 
 const rx_op rx_op_softmax = {

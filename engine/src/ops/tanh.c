@@ -8,8 +8,7 @@ static void run(const rx_exec *e)
     const int64_t n = e->batch * rx_shape_elements(&e->layer->out);
     const float *x = e->in[0];
     float *y = e->out;
-    #pragma omp parallel for num_threads(e->threads) schedule(static) if (n > 32768)
-    for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+    RX_PARALLEL_FOR(n > 32768 ? e->threads : 1, i, n, y[i] = tanhf(x[i]););
 }
 
 const rx_op rx_op_tanh = {

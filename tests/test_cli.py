@@ -745,6 +745,216 @@ def init_graph_of_trained_model():
             expect(fa.read() == fb.read(), "lenet5-mnist and lenet5 graphs give different files")
 
 
+# ---- bench ------------------------------------------------------------------------
+# Times vary from run to run and the machine is shared: these checks hold the
+# figures to each other and to `summary` and `run`, never to a time limit.
+
+BENCH_KEYS = {
+    "model", "version", "weights", "batch", "threads", "input", "image", "load_ms", "session_ms",
+    "first_run_ms", "warmup", "runs", "min_runs", "min_seconds", "timed_ms", "median_ms", "min_ms",
+    "max_ms", "mean_ms", "median_cpu_ms", "samples_per_s", "macs", "gflops", "peak_rss_bytes",
+    "rss_bytes", "peak_rss_end_bytes", "weights_file_bytes", "weight_bytes", "model_bytes", "session_bytes",
+    "activation_bytes_planned", "layers", "layer_sum_ms",
+}
+BENCH_LAYER_KEYS = {"index", "name", "op", "macs", "median_ms", "min_ms", "share", "gflops",
+                    "zeros", "elements", "sparsity"}
+DIGIT3 = SAMPLES[3]
+
+
+def bench(*extra):
+    """A quick benchmark of lenet5-mnist: 5 runs, no time budget."""
+    return json_of("bench", MNIST, "--runs", 5, "--seconds", 0, *extra)
+
+
+def close(a, b, tolerance=1e-9):
+    return abs(a - b) <= tolerance * max(abs(a), abs(b), 1e-300)
+
+
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@check
+def bench_json_document():
+    # the call of the brief: default budget (>= 1 s), at least 5 runs
+    doc = json_of("bench", MNIST, "--runs", 5)
+    expect(set(doc) == BENCH_KEYS, "keys: missing %s, extra %s"
+           % (sorted(BENCH_KEYS - set(doc)), sorted(set(doc) - BENCH_KEYS)))
+    expect(doc["model"] == "lenet5-mnist" and doc["batch"] == 1 and doc["input"] == "random"
+           and doc["image"] is None and doc["warmup"] == 1, "header: %s" % clip(json.dumps(doc)))
+    expect(doc["weights"] == os.path.join(MNIST, "weights.safetensors"), "weights %r" % doc["weights"])
+    for key in ("batch", "threads", "warmup", "runs", "min_runs", "macs", "peak_rss_bytes", "rss_bytes",
+                "peak_rss_end_bytes", "weights_file_bytes", "weight_bytes", "model_bytes", "session_bytes",
+                "activation_bytes_planned"):
+        expect(is_int(doc[key]), "%s is not an integer: %r" % (key, doc[key]))
+    expect(doc["runs"] >= 5 and doc["min_runs"] == 5 and doc["min_seconds"] == 1,
+           "runs %r min_runs %r min_seconds %r" % (doc["runs"], doc["min_runs"], doc["min_seconds"]))
+    # the loop stops only once both are done (or at its cap of 100000 runs)
+    expect(doc["timed_ms"] >= 1000 or doc["runs"] == 100000,
+           "%d runs in %r ms: stopped before --seconds 1" % (doc["runs"], doc["timed_ms"]))
+    expect(doc["threads"] >= 1, "threads %r" % doc["threads"])
+    expect(all(set(l) == BENCH_LAYER_KEYS for l in doc["layers"]),
+           "layer keys %s" % [sorted(l) for l in doc["layers"] if set(l) != BENCH_LAYER_KEYS][:1])
+
+
+@check
+def bench_layers_match_summary():
+    doc, summary = bench(), json_of("summary", MNIST)
+    expect(len(doc["layers"]) == len(summary["layers"]),
+           "%d layers, summary has %d" % (len(doc["layers"]), len(summary["layers"])))
+    for i, (mine, theirs) in enumerate(zip(doc["layers"], summary["layers"])):
+        expect(mine["index"] == i and (mine["name"], mine["op"], mine["macs"])
+               == (theirs["name"], theirs["op"], theirs["macs"]), "layer %d: %r vs %r" % (i, mine, theirs))
+    expect(sum(l["macs"] for l in doc["layers"]) == summary["macs"] == doc["macs"],
+           "MACs: layers sum to %d, total %d, summary %d"
+           % (sum(l["macs"] for l in doc["layers"]), doc["macs"], summary["macs"]))
+    expect(doc["weight_bytes"] == summary["weight_bytes"]
+           and doc["activation_bytes_planned"] == summary["activation_bytes_planned"],
+           "memory differs from summary's: %r %r" % (doc["weight_bytes"], doc["activation_bytes_planned"]))
+
+
+@check
+def bench_times_consistent():
+    for doc in (bench(), bench("--batch", 3, "--threads", 1)):
+        expect(doc["first_run_ms"] > 0 and doc["load_ms"] > 0 and doc["session_ms"] >= 0,
+               "first %r load %r session %r" % (doc["first_run_ms"], doc["load_ms"], doc["session_ms"]))
+        expect(0 < doc["min_ms"] <= doc["median_ms"] <= doc["max_ms"], "min %r median %r max %r"
+               % (doc["min_ms"], doc["median_ms"], doc["max_ms"]))
+        expect(doc["min_ms"] <= doc["mean_ms"] <= doc["max_ms"], "mean %r" % doc["mean_ms"])
+        expect(doc["runs"] == 5 and doc["timed_ms"] >= 5 * doc["min_ms"],
+               "%r runs in %r ms, each at least %r" % (doc["runs"], doc["timed_ms"], doc["min_ms"]))
+        expect(doc["median_cpu_ms"] >= 0, "median_cpu_ms %r" % doc["median_cpu_ms"])
+        batch = doc["batch"]
+        expect(close(doc["gflops"], 2 * doc["macs"] * batch / (doc["median_ms"] / 1e3) / 1e9),
+               "gflops %r for %d MACs x %d in %r ms" % (doc["gflops"], doc["macs"], batch, doc["median_ms"]))
+        expect(close(doc["samples_per_s"], batch / (doc["median_ms"] / 1e3)),
+               "samples_per_s %r" % doc["samples_per_s"])
+        layer_sum = 0.0
+        for l in doc["layers"]:
+            expect(0 <= l["min_ms"] <= l["median_ms"], "%s: min %r median %r" % (l["name"], l["min_ms"], l["median_ms"]))
+            expect(close(l["share"], l["median_ms"] / doc["median_ms"]), "%s: share %r" % (l["name"], l["share"]))
+            if l["macs"] == 0 or l["median_ms"] == 0:
+                expect(l["gflops"] is None, "%s: gflops %r without MACs" % (l["name"], l["gflops"]))
+            else:
+                expect(close(l["gflops"], 2 * l["macs"] * batch / (l["median_ms"] / 1e3) / 1e9),
+                       "%s: gflops %r" % (l["name"], l["gflops"]))
+            layer_sum += l["median_ms"]
+        expect(close(doc["layer_sum_ms"], layer_sum, 1e-9), "layer_sum_ms %r, layers sum to %r"
+               % (doc["layer_sum_ms"], layer_sum))
+
+
+@check
+def bench_memory_figures():
+    doc = bench()
+    if os.path.exists("/proc/self/status"):
+        # VmHWM is a high-water mark: it never goes down
+        expect(doc["peak_rss_end_bytes"] >= doc["peak_rss_bytes"] >= doc["rss_bytes"] > 0,
+               "peak RSS at the end %r, before the timed runs %r, RSS %r"
+               % (doc["peak_rss_end_bytes"], doc["peak_rss_bytes"], doc["rss_bytes"]))
+    else:
+        expect(doc["peak_rss_bytes"] is None and doc["rss_bytes"] is None
+               and doc["peak_rss_end_bytes"] is None, "RSS without /proc")
+    size = os.path.getsize(os.path.join(MNIST, "weights.safetensors"))
+    expect(doc["weights_file_bytes"] == size, "weights_file_bytes %r, the file has %d"
+           % (doc["weights_file_bytes"], size))
+    expect(0 < doc["weight_bytes"] < size and doc["model_bytes"] >= doc["weight_bytes"],
+           "weight_bytes %r model_bytes %r" % (doc["weight_bytes"], doc["model_bytes"]))
+    expect(doc["session_bytes"] >= doc["activation_bytes_planned"] > 0,
+           "session_bytes %r activations %r" % (doc["session_bytes"], doc["activation_bytes_planned"]))
+
+
+@check
+def bench_sparsity_per_layer():
+    doc = bench("--batch", 2)
+    relus = 0
+    for l, shape in zip(doc["layers"], [l["shape"] for l in json_of("summary", MNIST)["layers"]]):
+        expect(l["elements"] == 2 * product(shape), "%s: %d elements, shape %s x 2" % (l["name"], l["elements"], shape))
+        expect(0 <= l["zeros"] <= l["elements"] and 0.0 <= l["sparsity"] <= 1.0
+               and l["sparsity"] == l["zeros"] / l["elements"], "%s: %r" % (l["name"], l))
+        if l["op"] == "relu":
+            relus += 1
+            # random input centred on 0: a ReLU zeroes some but not all
+            expect(0.0 < l["sparsity"] < 1.0, "%s: sparsity %r" % (l["name"], l["sparsity"]))
+    expect(relus == 4, "%d relu layers" % relus)
+
+
+@check
+def bench_input_is_fixed():
+    zeros = [l["zeros"] for l in bench()["layers"]]
+    expect(zeros == [l["zeros"] for l in bench("--threads", 1, "--runs", 1)["layers"]],
+           "the random input differs between calls or thread counts")
+
+
+@check
+def bench_image_sparsity_matches_run():
+    theirs = run_all("--sparsity")["images"][3]["sparsity"]
+    for batch in (1, 3):
+        doc = bench("--image", DIGIT3, "--batch", batch)
+        expect(doc["input"] == "image" and doc["image"] == DIGIT3, "input %r image %r" % (doc["input"], doc["image"]))
+        for mine, run in zip(doc["layers"], theirs):
+            expect((mine["name"], mine["zeros"], mine["elements"])
+                   == (run["name"], batch * run["zeros"], batch * run["elements"]),
+                   "batch %d: %s: bench %d/%d zeros, run %d/%d" % (batch, mine["name"], mine["zeros"],
+                   mine["elements"], run["zeros"], run["elements"]))
+            expect(close(mine["sparsity"], run["sparsity"], 1e-15),
+                   "%s: sparsity %r, run %r" % (mine["name"], mine["sparsity"], run["sparsity"]))
+
+
+@check
+def bench_human_output():
+    r = succeeds("bench", MNIST, "--runs", 2, "--seconds", 0)
+    for text in ("Model: lenet5-mnist", "Load:", "First run:", "Steady state:", "Throughput:",
+                 "GFLOP/s", "Peak RSS:", "Weights file:", "weights.safetensors"):
+        expect(text in r.out, "%r missing: %s" % (text, r.describe()))
+    expect("relu1" not in r.out, "per-layer table without --per-layer: " + r.describe())
+    r = succeeds("bench", MNIST, "--runs", 2, "--seconds", 0, "--per-layer")
+    for l in mnist_layers():
+        expect(re.search(r"^%s\s+%s\s" % (re.escape(l["name"]), l["op"]), r.out, re.M),
+               "no row for %s: %s" % (l["name"], r.describe()))
+    expect("sum of layers" in r.out, "no sum row: " + r.describe())
+
+
+@check
+def bench_graph_only_with_init_weights():
+    with temp_model() as folder:
+        fails(RUNTIME, "bench", folder, names="rectify init")
+        fails(RUNTIME, "bench", folder, "--json", names="rectify init")
+        path, _ = init_file(folder, "w.safetensors", "--seed", 3)
+        doc = json_of("bench", folder, "--weights", path, "--runs", 1, "--seconds", 0)
+        expect(doc["weights"] == path and doc["weights_file_bytes"] == os.path.getsize(path),
+               "weights %r, %r bytes" % (doc["weights"], doc["weights_file_bytes"]))
+        expect(listing(folder) == ["model.json", "w.safetensors"], "folder holds %s" % listing(folder))
+
+
+@check
+def bench_usage_errors():
+    for value in ("0", "-1", "x", "1.5", "", "100001"):
+        fails(USAGE, "bench", MNIST, "--runs", value, names="--runs")
+    for value in ("abc", "-1", "nan", "inf", "", "1s", "86401"):
+        fails(USAGE, "bench", MNIST, "--seconds", value, names="--seconds")
+    for value in ("0", "-1", "x", "4097"):
+        fails(USAGE, "bench", MNIST, "--batch", value, names="--batch")
+    for value in ("-1", "x"):
+        fails(USAGE, "bench", MNIST, "--warmup", value, names="--warmup")
+    fails(USAGE, "bench", MNIST, "--image", "", names="--image")
+    fails(USAGE, "bench", MNIST, "--weights", "", names="--weights")
+    fails(USAGE, "bench", MNIST, "--per-layer=1", names="--per-layer")
+    fails(USAGE, "bench", MNIST, "--top", 3, names="--top")
+    fails(USAGE, "bench", MNIST, LENET_GRAPH, names=LENET_GRAPH)
+    fails(USAGE, "bench")
+    # a usage error is found before the model is loaded
+    fails(USAGE, "bench", os.path.join(ROOT, "no-such-model"), "--runs", 0, names="--runs")
+
+
+@check
+def bench_runtime_errors():
+    missing = os.path.join(ROOT, "no-such-image.png")
+    fails(RUNTIME, "bench", MNIST, "--image", missing, names=missing)
+    fails(RUNTIME, "bench", MNIST, "--image", os.path.join(MNIST, "model.json"), "--json", names="model.json")
+    missing = os.path.join(ROOT, "no-such-weights.safetensors")
+    fails(RUNTIME, "bench", MNIST, "--weights", missing, names=missing)
+
+
 # ---- errors -----------------------------------------------------------------------
 
 @check
@@ -794,7 +1004,7 @@ def error_bad_top():
 @check
 def error_bad_threads():
     for command in (("run", MNIST, SAMPLES[0]), ("sparsity", MNIST, SAMPLES[0]), ("summary", MNIST),
-                    ("init", LENET_GRAPH, "-o", "/nonexistent/x")):
+                    ("init", LENET_GRAPH, "-o", "/nonexistent/x"), ("bench", MNIST)):
         for value in ("0", "x", "-2", "1.5", "", "4097", "2x"):
             fails(USAGE, *command, "--threads", value, names="--threads")
 
@@ -821,7 +1031,8 @@ def error_missing_model_folder():
     with tempfile.TemporaryDirectory(prefix="rectify-cli-") as folder:
         missing = os.path.join(folder, "no-such-model")
         for args in (("run", missing, SAMPLES[0]), ("sparsity", missing, SAMPLES[0]),
-                     ("summary", missing), ("init", missing, "-o", os.path.join(folder, "w"))):
+                     ("summary", missing), ("init", missing, "-o", os.path.join(folder, "w")),
+                     ("bench", missing)):
             fails(RUNTIME, *args, names=missing)
             fails(RUNTIME, *args, "--json", names=missing)
         expect(listing(folder) == [], "left behind: %s" % listing(folder))
@@ -978,7 +1189,7 @@ def help_check(command):
     return check_help
 
 
-for _command in ("run", "sparsity", "summary", "init"):
+for _command in ("run", "sparsity", "summary", "init", "bench"):
     check(help_check(_command))
 
 

@@ -3,8 +3,8 @@
 and failures (issue 6). Prints "N passed, N failed".
 
 - Weights holding NaN or infinity: a copy of models/lenet5-mnist with one
-  NaN in fc1.weight. run, sparsity and activations refuse it (exit 1, the
-  message naming the tensor and --allow-nonfinite) and run it with
+  NaN in fc1.weight. run, sparsity, activations and bench refuse it (exit 1,
+  the message naming the tensor and --allow-nonfinite) and run it with
   --allow-nonfinite; summary and init (graph only) never read the weights.
 - Nothing partial: every output file (safetensors of init, SVG, CSV and PNG
   of sparsity, PNG of activations) is written under a temporary name and
@@ -53,7 +53,8 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write(struct.pack("<f", float("nan")))
 
     for command in (["run", model, sample], ["sparsity", model, sample],
-                    ["activations", model, sample, "--layer", "conv1", "-o", os.path.join(tmp, "a.png")]):
+                    ["activations", model, sample, "--layer", "conv1", "-o", os.path.join(tmp, "a.png")],
+                    ["bench", model, "--runs", 1, "--seconds", 0]):
         r = run(*command)
         check(r.returncode == 1 and 'tensor "fc1.weight" holds 1 NaN' in r.stderr and "--allow-nonfinite" in r.stderr,
               command[0] + " refuses NaN weights", "exit %d, stderr %r" % (r.returncode, r.stderr))

@@ -1,6 +1,7 @@
 /* progress.c: the stderr progress bar. */
 #define _POSIX_C_SOURCE 200809L /* isatty, fileno, clock_gettime */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,8 @@ void progress_start(progress *p, int64_t total)
 {
     const char *term = getenv("TERM");
     memset(p, 0, sizeof *p);
-    p->enabled = total > 1 && isatty(fileno(stderr)) && !(term != NULL && strcmp(term, "dumb") == 0);
+    p->enabled = (total > 1 || total == PROGRESS_UNKNOWN) && isatty(fileno(stderr)) &&
+                 !(term != NULL && strcmp(term, "dumb") == 0);
     p->total = total;
     p->start = now();
 }
@@ -54,6 +56,23 @@ void progress_update(progress *p, int64_t done)
         format_duration(left, sizeof left, (double)(p->total - done) / rate);
     fprintf(stderr, "\r\033[K[%s] %lld/%lld images, %.1f/s, %s left", bar, (long long)done, (long long)p->total,
             rate, left);
+    fflush(stderr);
+    p->shown = 1;
+}
+
+void progress_note(progress *p, int force, const char *format, ...)
+{
+    if (!p->enabled)
+        return;
+    double t = now();
+    if (!force && t - p->last_draw < 0.1)
+        return;
+    p->last_draw = t;
+    va_list ap;
+    va_start(ap, format);
+    fputs("\r\033[K", stderr);
+    vfprintf(stderr, format, ap);
+    va_end(ap);
     fflush(stderr);
     p->shown = 1;
 }

@@ -159,7 +159,17 @@ static float *small_ints(rng *r, int64_t n, int lo, int hi)
     return p;
 }
 
-Test(zeros, conv_relu_pool_dense_counts_match_reference_per_layer_and_channel)
+static int observe_nothing(void *user, int layer, const rectify_tensor *out)
+{
+    (void)layer, (void)out;
+    ++*(int *)user;
+    return 0;
+}
+
+/* A ReLU counts its input's zeros for the layer before it (the session's
+   own count pass is skipped), except with an observer: both ways, both
+   thread counts, exactly the reference's counts. */
+static void zeros_case(int threads, bool observe)
 {
     rng r = {31};
     const int c = 3, h = 11, w = 9, cout = 5, units = 7;
@@ -184,7 +194,10 @@ Test(zeros, conv_relu_pool_dense_counts_match_reference_per_layer_and_channel)
     rectify_model *m = load_json(json, t, 4, &err);
     cr_assert_not_null(m, "%s", err.message);
     rectify_session *s;
-    cr_assert_eq(rectify_session_create(m, NULL, &s, &err), RECTIFY_OK, "%s", err.message);
+    rectify_session_options options = {.threads = threads};
+    cr_assert_eq(rectify_session_create(m, &options, &s, &err), RECTIFY_OK, "%s", err.message);
+    int observed = 0;
+    if (observe) rectify_session_set_observer(s, observe_nothing, &observed);
 
     int64_t want_channel[5][8] = {{0}}; /* layer 0..4 (c, r, p, f, d) x channel */
     int64_t want[6] = {0};
@@ -234,10 +247,15 @@ Test(zeros, conv_relu_pool_dense_counts_match_reference_per_layer_and_channel)
     int64_t zeros[8];
     rectify_session_channel_zeros(s, 1, zeros, 8);
     cr_assert_eq(zeros[4], (int64_t)images * oh * ow);
+    cr_assert_eq(observed, observe ? images * 6 : 0);
     rectify_session_destroy(s);
     rectify_model_destroy(m);
     free(cw), free(cb), free(dw), free(db);
 }
+
+Test(zeros, conv_relu_pool_dense_counts_match_reference_per_layer_and_channel) { zeros_case(1, false); }
+Test(zeros, counts_match_on_two_threads) { zeros_case(2, false); }
+Test(zeros, counts_match_with_an_observer) { zeros_case(1, true); }
 
 Test(zeros, layer_window_reports_conv_and_pool_geometry)
 {

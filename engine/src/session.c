@@ -1,6 +1,8 @@
 /* session.c: activation memory for one run at a time, the run loop, and the
    statistics: exact zeros per layer, per channel and per sample, counted
-   right after each layer's kernel while its output is still in cache. */
+   right after each layer's kernel while its output is still in cache, or by
+   the kernel itself: a ReLU counts its output and its input (the layer
+   before it) as it goes. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -21,7 +23,8 @@ struct rectify_session {
     float *arena;              /* every activation buffer */
     float **buffers;
     float *scratch;
-    int64_t *sample_channel;   /* batch x channels zero counts of one layer */
+    int64_t *sample_channel;   /* batch x channels zero counts of one layer, twice */
+    int64_t count_stride;      /* the second half: batch x the most channels */
     int64_t *channel_arena;
     layer_totals *stats;
     rectify_observer observer;
@@ -120,7 +123,8 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     }
     s->arena = rx_malloc_aligned(a, (size_t)total * sizeof(float));
     s->buffers = rx_calloc(a, (size_t)m->buffer_count, sizeof *s->buffers);
-    s->sample_channel = rx_calloc(a, (size_t)(max_channels * s->batch), sizeof *s->sample_channel);
+    s->count_stride = max_channels * s->batch;
+    s->sample_channel = rx_calloc(a, (size_t)(2 * s->count_stride), sizeof *s->sample_channel);
     s->channel_arena = rx_calloc(a, (size_t)channels + 1, sizeof *s->channel_arena);
     s->stats = rx_calloc(a, (size_t)m->layer_count, sizeof *s->stats);
     if (!s->arena || !s->buffers || !s->sample_channel || !s->channel_arena || !s->stats) goto nomem;
@@ -131,7 +135,7 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     }
     s->bytes = rx_request_bytes(sizeof *s, false) + rx_request_bytes((size_t)total * sizeof(float), true) +
                rx_request_bytes((size_t)m->buffer_count * sizeof *s->buffers, false) +
-               rx_request_bytes((size_t)(max_channels * s->batch) * sizeof *s->sample_channel, false) +
+               rx_request_bytes((size_t)(2 * s->count_stride) * sizeof *s->sample_channel, false) +
                rx_request_bytes(((size_t)channels + 1) * sizeof *s->channel_arena, false) +
                rx_request_bytes((size_t)m->layer_count * sizeof *s->stats, false);
     channels = 0;
@@ -160,19 +164,25 @@ void rectify_session_set_observer(rectify_session *s, rectify_observer observer,
     s->observer_user = user;
 }
 
-/* Zeros of one layer's output, per sample and channel, into the totals. */
-static void count_zeros(rectify_session *s, int index, const float *out, double seconds)
+/* Zeros of one layer's output, per sample and channel, into counts. */
+static void count_zeros(const rectify_session *s, int index, const float *out, int64_t *counts)
 {
     const rx_layer *l = &s->model->layers[index];
-    layer_totals *t = &s->stats[index];
     const int64_t channels = rx_shape_channels(&l->out), plane = rx_shape_plane(&l->out);
     const int64_t items = s->batch * channels;
-    int64_t *counts = s->sample_channel;
     RX_PARALLEL(items * plane > 65536 ? s->threads : 1, {
         const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
         const int64_t i0 = items * t / threads, i1 = items * (t + 1) / threads;
         rx_count_zeros(out + i0 * plane, i1 - i0, plane, counts + i0);
     });
+}
+
+/* One run of a layer into its totals: counts holds batch x channels zeros. */
+static void record(rectify_session *s, int index, const int64_t *counts, double seconds)
+{
+    const rx_layer *l = &s->model->layers[index];
+    layer_totals *t = &s->stats[index];
+    const int64_t channels = rx_shape_channels(&l->out), plane = rx_shape_plane(&l->out);
     const int64_t per_sample = channels * plane;
     int64_t zeros = 0;
     for (int64_t b = 0; b < s->batch; b++) {
@@ -198,6 +208,17 @@ static void count_zeros(rectify_session *s, int index, const float *out, double 
     t->s.samples += s->batch;
 }
 
+/* Whether layer i's zeros can wait for the next layer to count them as it
+   reads them: an op that counts (ReLU) right after it, reading it. Not with
+   an observer, which may look at the statistics after every layer. */
+static bool counted_by_next(const rectify_session *s, int i)
+{
+    const rectify_model *m = s->model;
+    if (s->observer || i + 1 >= m->layer_count) return false;
+    const rx_layer *next = &m->layers[i + 1];
+    return next->op->counts_zeros && next->input_count == 1 && next->inputs[0] == i;
+}
+
 static void make_view(const rectify_session *s, const rx_shape *shape, const float *data, rectify_tensor *v)
 {
     memset(v, 0, sizeof *v);
@@ -221,10 +242,14 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
     if (st) return st;
     s->ran = false;
     memcpy(s->buffers[m->input_buffer], input, want * sizeof *input);
+    int64_t *counts = s->sample_channel, *held = s->sample_channel + s->count_stride;
+    int deferred = -1; /* a layer whose zeros the next one counts */
+    double deferred_seconds = 0;
     for (int i = 0; i < m->layer_count; i++) {
         const rx_layer *l = &m->layers[i];
         rx_exec e = {.model = m, .layer = l, .out = s->buffers[l->buffer], .batch = s->batch,
-                     .threads = s->threads, .scratch = s->scratch};
+                     .threads = s->threads, .scratch = s->scratch,
+                     .zeros = l->op->counts_zeros ? counts : NULL, .in_zeros = deferred >= 0 ? held : NULL};
         for (int k = 0; k < l->input_count; k++) {
             int in = l->inputs[k];
             e.in[k] = s->buffers[in < 0 ? m->input_buffer : m->layers[in].buffer];
@@ -232,7 +257,16 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
         }
         double t0 = omp_get_wtime();
         l->op->run(&e);
-        count_zeros(s, i, e.out, omp_get_wtime() - t0);
+        double seconds = omp_get_wtime() - t0;
+        if (deferred >= 0) record(s, deferred, held, deferred_seconds), deferred = -1;
+        if (l->op->counts_zeros) {
+            record(s, i, counts, seconds);
+        } else if (counted_by_next(s, i)) {
+            deferred = i, deferred_seconds = seconds;
+        } else {
+            count_zeros(s, i, e.out, counts);
+            record(s, i, counts, seconds);
+        }
         if (s->observer) {
             rectify_tensor v;
             make_view(s, &l->out, e.out, &v);

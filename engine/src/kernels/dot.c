@@ -1,6 +1,7 @@
 /* dot.c: the dot product of dense layers, the zero count of every layer's
    output (the sparsity statistics, on every run: it must cost next to
-   nothing) and the count of NaN and infinities in weights at load. */
+   nothing), ReLU with both counts, and the count of NaN and infinities in
+   weights at load. */
 #include <string.h>
 
 #include "kernels.h"
@@ -32,6 +33,30 @@ void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *coun
             total += z;
         }
         counts[p] = total;
+    }
+}
+
+RX_MULTIVERSION
+void rx_relu_count(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros, int64_t *in_zeros)
+{
+    for (int64_t p = 0; p < planes; p++) {
+        const float *a = x + p * plane;
+        float *b = y + p * plane;
+        int64_t out_total = 0, in_total = 0;
+        for (int64_t i0 = 0; i0 < plane; i0 += 1 << 30) {
+            const int64_t n = plane - i0 < (1 << 30) ? plane - i0 : (1 << 30);
+            int32_t zo = 0, zi = 0;
+            #pragma omp simd reduction(+ : zo, zi)
+            for (int64_t i = i0; i < i0 + n; i++) {
+                float v = a[i], r = v > 0.0f ? v : 0.0f;
+                zi += v == 0.0f;
+                zo += r == 0.0f;
+                b[i] = r;
+            }
+            out_total += zo, in_total += zi;
+        }
+        zeros[p] = out_total;
+        if (in_zeros) in_zeros[p] = in_total;
     }
 }
 

@@ -15,6 +15,11 @@ typedef struct rx_exec {
     int64_t batch;
     int threads;
     float *scratch;      /* threads x scratch(layer) floats */
+    /* Ops that count zeros (counts_zeros) fill zeros: batch x channels exact
+       zeros of their output; and in_zeros when not NULL: those of input 0,
+       read before an in-place op overwrites it, so that the session need not
+       read either tensor again for the statistics. */
+    int64_t *zeros, *in_zeros;
 } rx_exec;
 
 typedef struct rx_op {
@@ -22,6 +27,7 @@ typedef struct rx_op {
     const char *const *fields;  /* the op's own JSON fields, NULL-terminated */
     int min_inputs, max_inputs;
     bool in_place;              /* may write into its first input's buffer */
+    bool counts_zeros;          /* its run fills rx_exec.zeros (and in_zeros) */
     /* Reads the op's fields into p (NULL: the op has none). */
     rectify_status (*parse)(rx_ctx *c, const cJSON *json, rx_params *p);
     /* Output shape, cost and weight tensors, given the input shapes. */

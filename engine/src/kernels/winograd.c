@@ -56,30 +56,55 @@ static void filters4(const float *g, int64_t filters, int64_t channels, int nr, 
 }
 
 /* B^T x for six values, each a vector of LANES tiles. */
-#define BT(x, y, L)                                                                  \
+#define BT(x, xs, y, ys, L)                                                                  \
     for (int l = 0; l < L; l++) {                                                    \
-        float d0 = x[0][l], d1 = x[1][l], d2 = x[2][l], d3 = x[3][l], d4 = x[4][l];  \
-        float d5 = x[5][l];                                                          \
-        y[0][l] = 4 * d0 - 5 * d2 + d4;                                              \
-        y[1][l] = -4 * d1 - 4 * d2 + d3 + d4;                                        \
-        y[2][l] = 4 * d1 - 4 * d2 - d3 + d4;                                         \
-        y[3][l] = -2 * d1 - d2 + 2 * d3 + d4;                                        \
-        y[4][l] = 2 * d1 - d2 - 2 * d3 + d4;                                         \
-        y[5][l] = 4 * d1 - 5 * d3 + d5;                                              \
+        float d0 = (x)[0 * (xs) + l], d1 = (x)[1 * (xs) + l], d2 = (x)[2 * (xs) + l], d3 = (x)[3 * (xs) + l], d4 = (x)[4 * (xs) + l];  \
+        float d5 = (x)[5 * (xs) + l];                                                          \
+        (y)[0 * (ys) + l] = 4 * d0 - 5 * d2 + d4;                                              \
+        (y)[1 * (ys) + l] = -4 * d1 - 4 * d2 + d3 + d4;                                        \
+        (y)[2 * (ys) + l] = 4 * d1 - 4 * d2 - d3 + d4;                                         \
+        (y)[3 * (ys) + l] = -2 * d1 - d2 + 2 * d3 + d4;                                        \
+        (y)[4 * (ys) + l] = 2 * d1 - d2 - 2 * d3 + d4;                                         \
+        (y)[5 * (ys) + l] = 4 * d1 - 5 * d3 + d5;                                              \
     }
+
+
+/* The input transform takes a whole block of tiles at once (a multiple of
+   RX_MR, so each group of RX_MR tiles is written as runs of RX_MR floats). */
+enum { BLOCK = RX_WINO_BLOCK };
+
+/* The tiles of a block in runs along one tile row: lanes [l0, l0 + n) are
+   tiles whose input patches start at (y, x), (y, x + tile), ... */
+typedef struct tile_run {
+    int l0, n;
+    int64_t y, x;
+} tile_run;
+
+static int tile_runs(int64_t t0, int64_t count, int64_t tiles_w, int tile, int64_t pad_top, int64_t pad_left,
+                     tile_run *runs)
+{
+    int n = 0;
+    for (int64_t l = 0; l < count;) {
+        const int64_t at = t0 + l, tx = at % tiles_w, len = tiles_w - tx < count - l ? tiles_w - tx : count - l;
+        runs[n++] = (tile_run){(int)l, (int)len, at / tiles_w * tile - pad_top, tx * tile - pad_left};
+        l += len;
+    }
+    return n;
+}
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/* d[i][j][l] = src[i * width + 4 * l + j]: the 6x6 patches of 16 tiles side
-   by side in one tile row, all inside the image, by deinterleaving whole
-   vectors instead of 576 scalar loads. */
+/* dst[j * BLOCK + t] = row[tile * t + j] for t < n <= 16 and j < tile + 2,
+   by deinterleaving whole vectors (row is readable up to 16 * tile + 2). */
 __attribute__((target("avx512f")))
-static void gather16(const float *src, int64_t width, float d[6][6][LANES])
+static void columns16(const float *row, int tile, int n, float *dst)
 {
-    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
-    for (int i = 0; i < 6; i++) {
-        const float *row = src + i * width;
+    const __mmask16 keep = (__mmask16)((1u << n) - 1);
+    const __m512i step = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512 e0, e1;
+    if (tile == 4) {
+        const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
         __m512 v0 = _mm512_loadu_ps(row), v1 = _mm512_loadu_ps(row + 16);
         __m512 v2 = _mm512_loadu_ps(row + 32), v3 = _mm512_loadu_ps(row + 48);
         __m512 e[4];
@@ -87,117 +112,104 @@ static void gather16(const float *src, int64_t width, float d[6][6][LANES])
             __m512i at = _mm512_add_epi32(idx, _mm512_set1_epi32(j));
             __m512 lo = _mm512_permutex2var_ps(v0, at, v1), hi = _mm512_permutex2var_ps(v2, at, v3);
             e[j] = _mm512_shuffle_f32x4(lo, hi, 0x44); /* lanes 0-7 of lo, then 0-7 of hi */
-            _mm512_storeu_ps(d[i][j], e[j]);
+            _mm512_mask_storeu_ps(dst + j * BLOCK, keep, e[j]);
         }
-        /* columns 4 and 5 are columns 0 and 1 one tile on */
-        __m512 e4 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(row[64])),
-                                                            _mm512_castps_si512(e[0]), 1));
-        __m512 e5 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(row[65])),
-                                                            _mm512_castps_si512(e[1]), 1));
-        _mm512_storeu_ps(d[i][4], e4);
-        _mm512_storeu_ps(d[i][5], e5);
+        e0 = e[0], e1 = e[1];
+    } else {
+        const __m512i idx = _mm512_slli_epi32(step, 1); /* 0, 2, ..., 30 */
+        __m512 v0 = _mm512_loadu_ps(row), v1 = _mm512_loadu_ps(row + 16);
+        e0 = _mm512_permutex2var_ps(v0, idx, v1);
+        e1 = _mm512_permutex2var_ps(v0, _mm512_add_epi32(idx, _mm512_set1_epi32(1)), v1);
+        _mm512_mask_storeu_ps(dst, keep, e0);
+        _mm512_mask_storeu_ps(dst + BLOCK, keep, e1);
     }
+    /* the last two columns are the first two one tile on */
+    __m512 a = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(row[16 * tile])),
+                                                       _mm512_castps_si512(e0), 1));
+    __m512 b = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(row[16 * tile + 1])),
+                                                       _mm512_castps_si512(e1), 1));
+    _mm512_mask_storeu_ps(dst + tile * BLOCK, keep, a);
+    _mm512_mask_storeu_ps(dst + (tile + 1) * BLOCK, keep, b);
 }
 #endif
 
-/* The input transform takes a whole block of tiles at once (a multiple of
-   RX_MR, so each group of RX_MR tiles is written as runs of RX_MR floats). */
-enum { BLOCK = RX_WINO_BLOCK };
-
-/* The n x n patch at (y0, x0) of a plane that crosses its edges, zero
-   outside (and all zero for a lane past the last tile: real false), into
-   d[(i * n + j) * BLOCK]: the valid columns are found once per tile. */
-static inline void edge_patch(const float *plane, int64_t height, int64_t width, int64_t y0, int64_t x0, int n,
-                              bool real, float *d)
+/* d[(i * span + j) * BLOCK + l] = the input at row i, column j of lane l's
+   patch (span = tile + 2), zero outside the plane. Each input row a run
+   covers is copied once, zero-padded, into `row`; then every column j of
+   the patches is a constant-stride slice of it, which vectorises. Lanes
+   past the runs are left as they are. */
+static inline void gather_patches(const float *plane, int64_t height, int64_t width, const tile_run *runs,
+                                  int nruns, int tile, float *d)
 {
-    int64_t lo = x0 < 0 ? -x0 : 0, hi = width - x0 < n ? width - x0 : n;
-    if (hi < lo) hi = lo;
-    for (int i = 0; i < n; i++) {
-        float *out = d + (int64_t)i * n * BLOCK;
-        int64_t y = y0 + i;
-        if (!real || y < 0 || y >= height) {
-            for (int j = 0; j < n; j++) out[j * BLOCK] = 0.0f;
-            continue;
+    const int span = tile + 2;
+    const bool vector = rx_gemm_select() == &rx_gemm_avx512;
+    float row[4 * BLOCK + 2 + 64]; /* + 64: columns16 reads whole vectors past the end */
+    for (int r = 0; r < nruns; r++) {
+        const tile_run *u = &runs[r];
+        const int64_t len = (int64_t)tile * u->n + 2;
+        int64_t lo = u->x < 0 ? -u->x : 0, hi = width - u->x < len ? width - u->x : len;
+        if (hi < lo) hi = lo;
+        for (int i = 0; i < span; i++) {
+            const int64_t y = u->y + i;
+            if (y < 0 || y >= height) {
+                memset(row, 0, (size_t)len * sizeof *row);
+            } else {
+                memset(row, 0, (size_t)lo * sizeof *row);
+                if (hi > lo) memcpy(row + lo, plane + y * width + u->x + lo, (size_t)(hi - lo) * sizeof *row);
+                memset(row + hi, 0, (size_t)(len - hi) * sizeof *row);
+            }
+#if defined(__x86_64__)
+            if (vector) {
+                for (int t0 = 0; t0 < u->n; t0 += 16)
+                    columns16(row + tile * t0, tile, u->n - t0 < 16 ? u->n - t0 : 16, d + i * span * BLOCK + u->l0 + t0);
+                continue;
+            }
+#endif
+            for (int j = 0; j < span; j++) {
+                float *dst = d + (i * span + j) * BLOCK + u->l0;
+                const float *src = row + j;
+                const int64_t n = u->n;
+                if (tile == 4) for (int64_t t = 0; t < n; t++) dst[t] = src[4 * t]; /* constant strides vectorise */
+                else for (int64_t t = 0; t < n; t++) dst[t] = src[2 * t];
+            }
         }
-        const float *row = plane + y * width;
-        for (int64_t j = 0; j < lo; j++) out[j * BLOCK] = 0.0f;
-        for (int64_t j = lo; j < hi; j++) out[j * BLOCK] = row[x0 + j];
-        for (int64_t j = hi; j < n; j++) out[j * BLOCK] = 0.0f;
     }
 }
-
 
 RX_MULTIVERSION
 static void input4(const float *in, int64_t channels, int64_t height, int64_t width, int64_t pad_top,
                    int64_t pad_left, int64_t tiles_w, int64_t t0, int64_t count, float *v)
 {
     const int64_t groups = (count + RX_MR - 1) / RX_MR;
-    const bool vector_gather = rx_gemm_select() == &rx_gemm_avx512;
-    int64_t y0[BLOCK], x0[BLOCK];
-    bool inside[BLOCK], row_of_16[BLOCK / LANES];
-    for (int l = 0; l < BLOCK; l++) {
-        int64_t tile = t0 + l;
-        y0[l] = tile / tiles_w * 4 - pad_top;
-        x0[l] = tile % tiles_w * 4 - pad_left;
-        inside[l] = l < count && y0[l] >= 0 && x0[l] >= 0 && y0[l] + 6 <= height && x0[l] + 6 <= width;
-    }
-    for (int q = 0; q < BLOCK / LANES; q++) { /* sixteen tiles in one row, all inside */
-        int a = q * LANES, z = a + LANES - 1;
-        row_of_16[q] = vector_gather && inside[a] && inside[z] && y0[a] == y0[z] && x0[z] == x0[a] + 4 * (LANES - 1);
-    }
+    tile_run runs[BLOCK];
+    const int nruns = tile_runs(t0, count, tiles_w, 4, pad_top, pad_left, runs);
     /* Only as many lanes as there are tiles, in whole vectors: small images
-       (deep layers) have a few tiles per block. */
+       (deep layers) have a few tiles per block. Lanes past the tiles: 0. */
     const int lanes = (int)((count + LANES - 1) / LANES * LANES);
+    float d[6][6][BLOCK], rows[6][6][BLOCK], out[6][6][BLOCK];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) memset(&d[i][j][count], 0, (size_t)(lanes - count) * sizeof(float));
     for (int64_t c = 0; c < channels; c++) {
-        const float *plane = in + c * height * width;
-        float d[6][6][BLOCK], rows[6][6][BLOCK], out[6][6][BLOCK];
-        for (int q = 0; q < lanes / LANES; q++) {
-#if defined(__x86_64__)
-            if (row_of_16[q]) {
-                float part[6][6][LANES];
-                gather16(plane + y0[q * LANES] * width + x0[q * LANES], width, part);
-                for (int i = 0; i < 6; i++)
-                    for (int j = 0; j < 6; j++) memcpy(&d[i][j][q * LANES], part[i][j], sizeof part[i][j]);
-                continue;
-            }
-#endif
-            for (int l = q * LANES; l < (q + 1) * LANES; l++) {
-                if (inside[l]) {
-                    const float *src = plane + y0[l] * width + x0[l];
-                    for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++) d[i][j][l] = src[i * width + j];
-                } else {
-                    edge_patch(plane, height, width, y0[l], x0[l], 6, l < count, &d[0][0][l]);
-                }
-            }
-        }
-        for (int i = 0; i < 6; i++) {
-            float(*x)[BLOCK] = d[i];
-            float(*y)[BLOCK] = rows[i];
-            BT(x, y, lanes) /* along each row */
-        }
-        for (int j = 0; j < 6; j++) {
-            float col[6][BLOCK], res[6][BLOCK];
-            for (int i = 0; i < 6; i++) memcpy(col[i], rows[i][j], (size_t)lanes * sizeof(float));
-            BT(col, res, lanes)
-            for (int i = 0; i < 6; i++) memcpy(out[i][j], res[i], (size_t)lanes * sizeof(float));
-        }
+        gather_patches(in + c * height * width, height, width, runs, nruns, 4, &d[0][0][0]);
+        for (int i = 0; i < 6; i++) BT((float *)d + i * 6 * BLOCK, BLOCK, (float *)rows + i * 6 * BLOCK, BLOCK, lanes)             /* along rows */
+        for (int j = 0; j < 6; j++) BT((float *)rows + j * BLOCK, 6 * BLOCK, (float *)out + j * BLOCK, 6 * BLOCK, lanes)   /* columns */
         for (int64_t g = 0; g < groups; g++) {
             float *dst = v + (g * channels + c) * 36 * RX_MR;
-            for (int p = 0; p < 36; p++) memcpy(dst + p * RX_MR, &out[p / 6][p % 6][g * RX_MR], RX_MR * sizeof(float));
+            const float *src = &out[0][0][g * RX_MR];
+            for (int p = 0; p < 36; p++) memcpy(dst + p * RX_MR, src + p * BLOCK, RX_MR * sizeof(float));
         }
     }
 }
 
 /* A^T x for six values into four. */
-#define AT(x, y, L)                                                                  \
+#define AT(x, xs, y, ys, L)                                                                  \
     for (int l = 0; l < L; l++) {                                                    \
-        float m0 = x[0][l], m1 = x[1][l], m2 = x[2][l], m3 = x[3][l], m4 = x[4][l];  \
-        float m5 = x[5][l];                                                          \
-        y[0][l] = m0 + m1 + m2 + m3 + m4;                                            \
-        y[1][l] = m1 - m2 + 2 * (m3 - m4);                                           \
-        y[2][l] = m1 + m2 + 4 * (m3 + m4);                                           \
-        y[3][l] = m1 - m2 + 8 * (m3 - m4) + m5;                                      \
+        float m0 = (x)[0 * (xs) + l], m1 = (x)[1 * (xs) + l], m2 = (x)[2 * (xs) + l], m3 = (x)[3 * (xs) + l], m4 = (x)[4 * (xs) + l];  \
+        float m5 = (x)[5 * (xs) + l];                                                          \
+        (y)[0 * (ys) + l] = m0 + m1 + m2 + m3 + m4;                                            \
+        (y)[1 * (ys) + l] = m1 - m2 + 2 * (m3 - m4);                                           \
+        (y)[2 * (ys) + l] = m1 + m2 + 4 * (m3 + m4);                                           \
+        (y)[3 * (ys) + l] = m1 - m2 + 8 * (m3 - m4) + m5;                                      \
     }
 
 RX_MULTIVERSION
@@ -215,17 +227,8 @@ static void output4(const float *m, int64_t ldm, int64_t f0, int64_t f1, const f
                 if (lanes == LANES) memcpy(x[p / 6][p % 6], src, sizeof x[0][0]);
                 else for (int l = 0; l < LANES; l++) x[p / 6][p % 6][l] = l < lanes ? src[l] : 0.0f;
             }
-            for (int j = 0; j < 6; j++) { /* along columns */
-                float col[6][LANES], res[4][LANES];
-                for (int i = 0; i < 6; i++) memcpy(col[i], x[i][j], sizeof col[i]);
-                AT(col, res, LANES)
-                for (int i = 0; i < 4; i++) memcpy(half[i][j], res[i], sizeof res[i]);
-            }
-            for (int i = 0; i < 4; i++) {
-                float(*row)[LANES] = half[i];
-                float(*res)[LANES] = y[i];
-                AT(row, res, LANES)
-            }
+            for (int j = 0; j < 6; j++) AT((float *)x + j * LANES, 6 * LANES, (float *)half + j * LANES, 6 * LANES, LANES) /* columns */
+            for (int i = 0; i < 4; i++) AT((float *)half + i * 6 * LANES, LANES, (float *)y + i * 4 * LANES, LANES, LANES)           /* rows */
             for (int l = 0; l < lanes; l++) {
                 float b = bias ? bias[f + l] : 0.0f;
                 float *plane = out + (f + l) * out_h * out_w + oy * out_w + ox;
@@ -273,13 +276,13 @@ static void filters2(const float *g, int64_t filters, int64_t channels, int nr, 
 }
 
 /* B^T x for four values, each a vector of L tiles. */
-#define BT2(x, y, L)                                                                 \
+#define BT2(x, xs, y, ys, L)                                                                 \
     for (int l = 0; l < L; l++) {                                                    \
-        float d0 = x[0][l], d1 = x[1][l], d2 = x[2][l], d3 = x[3][l];                \
-        y[0][l] = d0 - d2;                                                           \
-        y[1][l] = d1 + d2;                                                           \
-        y[2][l] = d2 - d1;                                                           \
-        y[3][l] = d1 - d3;                                                           \
+        float d0 = (x)[0 * (xs) + l], d1 = (x)[1 * (xs) + l], d2 = (x)[2 * (xs) + l], d3 = (x)[3 * (xs) + l];                \
+        (y)[0 * (ys) + l] = d0 - d2;                                                           \
+        (y)[1 * (ys) + l] = d1 + d2;                                                           \
+        (y)[2 * (ys) + l] = d2 - d1;                                                           \
+        (y)[3 * (ys) + l] = d1 - d3;                                                           \
     }
 
 RX_MULTIVERSION
@@ -287,41 +290,20 @@ static void input2(const float *in, int64_t channels, int64_t height, int64_t wi
                    int64_t pad_left, int64_t tiles_w, int64_t t0, int64_t count, float *v)
 {
     const int64_t groups = (count + RX_MR - 1) / RX_MR;
+    tile_run runs[BLOCK];
+    const int nruns = tile_runs(t0, count, tiles_w, 2, pad_top, pad_left, runs);
     const int lanes = (int)((count + LANES - 1) / LANES * LANES);
-    int64_t y0[BLOCK], x0[BLOCK];
-    bool inside[BLOCK];
-    for (int l = 0; l < BLOCK; l++) {
-        int64_t tile = t0 + l;
-        y0[l] = tile / tiles_w * 2 - pad_top;
-        x0[l] = tile % tiles_w * 2 - pad_left;
-        inside[l] = l < count && y0[l] >= 0 && x0[l] >= 0 && y0[l] + 4 <= height && x0[l] + 4 <= width;
-    }
+    float d[4][4][BLOCK], rows[4][4][BLOCK], out[4][4][BLOCK];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) memset(&d[i][j][count], 0, (size_t)(lanes - count) * sizeof(float));
     for (int64_t c = 0; c < channels; c++) {
-        const float *plane = in + c * height * width;
-        float d[4][4][BLOCK], rows[4][4][BLOCK], out[4][4][BLOCK];
-        for (int l = 0; l < lanes; l++) {
-            if (inside[l]) {
-                const float *src = plane + y0[l] * width + x0[l];
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 4; j++) d[i][j][l] = src[i * width + j];
-            } else {
-                edge_patch(plane, height, width, y0[l], x0[l], 4, l < count, &d[0][0][l]);
-            }
-        }
-        for (int i = 0; i < 4; i++) {
-            float(*x)[BLOCK] = d[i];
-            float(*y)[BLOCK] = rows[i];
-            BT2(x, y, lanes)
-        }
-        for (int j = 0; j < 4; j++) {
-            float col[4][BLOCK], res[4][BLOCK];
-            for (int i = 0; i < 4; i++) memcpy(col[i], rows[i][j], (size_t)lanes * sizeof(float));
-            BT2(col, res, lanes)
-            for (int i = 0; i < 4; i++) memcpy(out[i][j], res[i], (size_t)lanes * sizeof(float));
-        }
+        gather_patches(in + c * height * width, height, width, runs, nruns, 2, &d[0][0][0]);
+        for (int i = 0; i < 4; i++) BT2((float *)d + i * 4 * BLOCK, BLOCK, (float *)rows + i * 4 * BLOCK, BLOCK, lanes)            /* along rows */
+        for (int j = 0; j < 4; j++) BT2((float *)rows + j * BLOCK, 4 * BLOCK, (float *)out + j * BLOCK, 4 * BLOCK, lanes)  /* columns */
         for (int64_t g = 0; g < groups; g++) {
             float *dst = v + (g * channels + c) * 16 * RX_MR;
-            for (int p = 0; p < 16; p++) memcpy(dst + p * RX_MR, &out[p / 4][p % 4][g * RX_MR], RX_MR * sizeof(float));
+            const float *src = &out[0][0][g * RX_MR];
+            for (int p = 0; p < 16; p++) memcpy(dst + p * RX_MR, src + p * BLOCK, RX_MR * sizeof(float));
         }
     }
 }

@@ -261,6 +261,78 @@ Test(ops, dense_relu_softmax_global_avgpool_flatten_match_reference)
     }
 }
 
+/* Dense layers gather their input's non-zeros and read only the packed
+   weights those meet (RECTIFY_SPARSE=off: all of them). A flat input straight
+   into dense, with shares of exact zeros (+0.0 and -0.0) from none to all;
+   odd sizes: n = 1, units under and over a packed block of 1024 and not a
+   multiple of 16, enough weights for two threads to split the outputs
+   inside a block. Batch 2 holds two different samples. */
+static void dense_case(rng *r, int n, int units, int bias, const char *mode)
+{
+    static const double sparsities[] = {0.0, 0.5, 0.9, 1.0};
+    const int count = (int)(sizeof sparsities / sizeof sparsities[0]);
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,1,1]},"
+             "\"layers\":[{\"name\":\"f\",\"op\":\"flatten\"},{\"name\":\"d\",\"op\":\"dense\",\"units\":%d,"
+             "\"bias\":%s}]}", n, units, bias ? "true" : "false");
+    float *weight = random_floats(r, (int64_t)units * n, -1, 1), *b = random_floats(r, units, -1, 1);
+    ttensor t[2] = {{"d.weight", 2, {units, n}, weight}, {"d.bias", 1, {units}, b}};
+    if (mode) setenv("RECTIFY_SPARSE", mode, 1);
+    rectify_error err;
+    rectify_model *m = load_json(json, t, bias ? 2 : 1, &err);
+    unsetenv("RECTIFY_SPARSE");
+    cr_assert_not_null(m, "%s\n%s", err.message, json);
+    float *in = malloc((size_t)n * count * sizeof *in);
+    double *want = malloc((size_t)units * count * sizeof *want);
+    for (int k = 0; k < count; k++) {
+        float *x = in + (size_t)k * n;
+        for (int i = 0; i < n; i++)
+            x[i] = rng_float(r, 0, 1) < sparsities[k] ? (rng_int(r, 0, 1) ? 0.0f : -0.0f) : rng_float(r, -2, 2);
+        ref_dense(x, n, weight, bias ? b : NULL, units, want + (size_t)k * units);
+    }
+    char what[640];
+    for (int k = 0; k < count; k++) {
+        snprintf(what, sizeof what, "%s, RECTIFY_SPARSE=%s, sparsity %g", json, mode ? mode : "(unset)",
+                 sparsities[k]);
+        check_runs(m, in + (size_t)k * n, n, want + (size_t)k * units, units, what);
+    }
+    for (int threads = 1; threads <= 2; threads++)
+        for (int k = 0; k + 1 < count; k++) { /* two samples of different sparsities */
+            int64_t got_n;
+            float *got = run_model(m, in + (size_t)k * n, 2, threads, &got_n);
+            cr_assert_not_null(got);
+            cr_assert_eq(got_n, 2 * units);
+            for (int s = 0; s < 2; s++) {
+                double e = rel_error(got + s * units, want + (size_t)(k + s) * units, units);
+                cr_assert(e <= TOLERANCE, "%s, RECTIFY_SPARSE=%s, batch of sparsities %g and %g, threads %d, "
+                          "sample %d: relative error %g", json, mode ? mode : "(unset)", sparsities[k],
+                          sparsities[k + 1], threads, s, e);
+            }
+            free(got);
+        }
+    free(weight), free(b), free(in), free(want);
+    rectify_model_destroy(m);
+}
+
+Test(ops, dense_matches_reference_at_every_sparsity)
+{
+    rng r = {6};
+    /* n, units: n = 1; a block and a bit; outputs split inside one block;
+       three blocks, the last 52 wide, split across blocks; many inputs */
+    static const int fixed[][2] = {{1, 1}, {1, 37}, {300, 1}, {7, 1040}, {2048, 1000}, {100, 2100}, {4096, 17},
+                                   {8200, 600}};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        dense_case(&r, fixed[i][0], fixed[i][1], (int)i % 2, NULL);
+        dense_case(&r, fixed[i][0], fixed[i][1], 1, "off");
+    }
+    for (int trial = 0; trial < 24; trial++) {
+        int n = trial % 4 == 0 ? rng_int(&r, 500, 3000) : rng_int(&r, 1, 300);
+        int units = trial % 3 == 0 ? rng_int(&r, 100, 1500) : rng_int(&r, 1, 90);
+        dense_case(&r, n, units, rng_int(&r, 0, 1), trial % 5 == 0 ? "off" : NULL);
+    }
+}
+
 /* 3x3 stride-1 layers with 16 channels or more run as Winograd F(4x4, 3x3)
    or F(2x2, 3x3) (RECTIFY_WINOGRAD forces one): the error of each against
    the exact reference is bounded here. */

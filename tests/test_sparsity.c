@@ -1,7 +1,8 @@
 /* test_sparsity.c: the operators beyond ReLU (sigmoid, tanh, leaky_relu)
-   against plain references; the zero-skipping dense kernel against the
-   dense one; exact zero counts (per layer and per channel) against a
-   reference computation on fixed nets; rectify_model_layer_window. */
+   against plain references; dense layers skipping zero inputs against the
+   same reading every input (RECTIFY_SPARSE=off); exact zero counts (per
+   layer and per channel) against a reference computation on fixed nets;
+   rectify_model_layer_window. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -85,7 +86,8 @@ Test(activations, leaky_relu_bad_slope_is_an_error_naming_the_field)
 /* ---- the zero-skipping dense kernel -------------------------------------- */
 
 /* input [n,1,1] -> relu -> flatten -> dense(units), loaded with
-   RECTIFY_SPARSE set to `mode` (read at load). */
+   RECTIFY_SPARSE set to `mode` (read at load): "off" reads every row of the
+   packed weights, zeros included; "on" and unset skip the zero inputs. */
 static rectify_model *relu_dense(const char *mode, int n, int units, const float *weight, const float *bias)
 {
     char json[1024];

@@ -1,7 +1,7 @@
 /* bench_sparse.c: dense layers with and without zero skipping on real ReLU
    outputs. Loads each model twice, with RECTIFY_SPARSE=off (every dense
-   layer streams all its weights) and as shipped (a dense layer after a ReLU
-   skips zero inputs once their share passes the measured threshold), runs
+   layer reads all its weights, zeros multiplied) and as shipped (every
+   dense layer reads only the weights its non-zero inputs meet), runs
    the same input through both, alternating, and prints per dense layer the
    input's sparsity, the fastest time of each and the speedup, then the same
    for all dense layers and for the whole network.

@@ -14,10 +14,15 @@
 typedef void (*rx_microkernel)(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
                                int rows, int cols, const float *bias, int init);
 
-/* y[r] = (bias ? bias[r] : 0) + sum_i w[r*n + i] * x[i] for r < rows: the
-   matrix-vector product of dense layers at batch 1, bound by memory. */
-typedef void (*rx_gemv_kernel)(const float *w, int64_t rows, int64_t n, const float *x, const float *bias,
-                               float *y);
+/* y[u] += sum_k val[k] * w[idx[k]*ld + u] for u < width: the matrix-vector
+   product of dense layers, over weights packed transposed (row i of w: the
+   weights input i meets, ld floats apart) and read only at the rows of the
+   inputs listed in idx (their non-zeros, gathered). Each row is read
+   contiguously, so the memory traffic falls with the zeros. For each u the
+   sum runs in the order of idx, whatever width: results do not depend on how
+   the outputs are split between threads. */
+typedef void (*rx_gemv_kernel)(const float *w, int64_t ld, int64_t width, const int32_t *idx, const float *val,
+                               int64_t nnz, float *y);
 
 typedef struct rx_gemm_isa {
     const char *name;     /* "avx512", "avx2", "generic" */

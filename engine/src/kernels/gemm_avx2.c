@@ -47,35 +47,54 @@ static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float
 #undef STORE
 }
 
+/* As the AVX-512 one: eight rows of w at a time, 16 outputs per step. */
 __attribute__((target("avx2,fma")))
-static float sum8(__m256 v)
+static void gemv(const float *w, int64_t ld, int64_t width, const int32_t *idx, const float *val, int64_t nnz,
+                 float *y)
 {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* Two rows at a time, two accumulators each: four chains hide FMA latency. */
-__attribute__((target("avx2,fma")))
-static void gemv(const float *w, int64_t rows, int64_t n, const float *x, const float *bias, float *y)
-{
-    int64_t r = 0;
-    for (; r < rows; r += 2) {
-        const float *w0 = w + r * n, *w1 = r + 1 < rows ? w0 + n : w0;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
-        int64_t i = 0;
-        for (; i + 16 <= n; i += 16) {
-            __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), x0, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i + 8), x1, a1);
-            b0 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), x0, b0);
-            b1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i + 8), x1, b1);
+    const int64_t body = width - width % 8;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(width % 8)), lane);
+    const __m256i all = _mm256_set1_epi32(-1);
+    int64_t k = 0;
+    for (; k + 8 <= nnz; k += 8) {
+        const float *r0 = w + idx[k] * ld, *r1 = w + idx[k + 1] * ld, *r2 = w + idx[k + 2] * ld;
+        const float *r3 = w + idx[k + 3] * ld, *r4 = w + idx[k + 4] * ld, *r5 = w + idx[k + 5] * ld;
+        const float *r6 = w + idx[k + 6] * ld, *r7 = w + idx[k + 7] * ld;
+        const __m256 v0 = _mm256_set1_ps(val[k]), v1 = _mm256_set1_ps(val[k + 1]);
+        const __m256 v2 = _mm256_set1_ps(val[k + 2]), v3 = _mm256_set1_ps(val[k + 3]);
+        const __m256 v4 = _mm256_set1_ps(val[k + 4]), v5 = _mm256_set1_ps(val[k + 5]);
+        const __m256 v6 = _mm256_set1_ps(val[k + 6]), v7 = _mm256_set1_ps(val[k + 7]);
+        int64_t u = 0;
+#define ROWS(a, load, at)                                                                            \
+        a = _mm256_fmadd_ps(v0, load(r0 + at), a); a = _mm256_fmadd_ps(v1, load(r1 + at), a);       \
+        a = _mm256_fmadd_ps(v2, load(r2 + at), a); a = _mm256_fmadd_ps(v3, load(r3 + at), a);       \
+        a = _mm256_fmadd_ps(v4, load(r4 + at), a); a = _mm256_fmadd_ps(v5, load(r5 + at), a);       \
+        a = _mm256_fmadd_ps(v6, load(r6 + at), a); a = _mm256_fmadd_ps(v7, load(r7 + at), a);
+        for (; u + 16 <= body; u += 16) {
+            __m256 a = _mm256_loadu_ps(y + u), b = _mm256_loadu_ps(y + u + 8);
+            ROWS(a, _mm256_loadu_ps, u) ROWS(b, _mm256_loadu_ps, u + 8)
+            _mm256_storeu_ps(y + u, a);
+            _mm256_storeu_ps(y + u + 8, b);
         }
-        float s0 = sum8(_mm256_add_ps(a0, a1)), s1 = sum8(_mm256_add_ps(b0, b1));
-        for (; i < n; i++) s0 += w0[i] * x[i], s1 += w1[i] * x[i];
-        y[r] = (bias ? bias[r] : 0.0f) + s0;
-        if (r + 1 < rows) y[r + 1] = (bias ? bias[r + 1] : 0.0f) + s1;
+        for (; u < width; u += 8) {
+            const __m256i m = u < body ? all : tail;
+#define MASKED(p) _mm256_maskload_ps(p, m)
+            __m256 a = MASKED(y + u);
+            ROWS(a, MASKED, u)
+            _mm256_maskstore_ps(y + u, m, a);
+#undef MASKED
+        }
+#undef ROWS
+    }
+    for (; k < nnz; k++) {
+        const float *r = w + idx[k] * ld;
+        const __m256 v = _mm256_set1_ps(val[k]);
+        for (int64_t u = 0; u < width; u += 8) {
+            const __m256i m = u < body ? all : tail;
+            __m256 a = _mm256_fmadd_ps(v, _mm256_maskload_ps(r + u, m), _mm256_maskload_ps(y + u, m));
+            _mm256_maskstore_ps(y + u, m, a);
+        }
     }
 }
 

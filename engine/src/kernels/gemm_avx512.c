@@ -57,41 +57,53 @@ static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float
 #undef STORE
 }
 
-/* Four rows at a time, two accumulators each: eight chains hide the FMA
-   latency, and x is loaded once for four rows. */
+/* Eight rows of w at a time: y is loaded and stored once per eight rows,
+   and eight streams of weights keep the prefetchers busy. */
 __attribute__((target("avx512f")))
-static void gemv(const float *w, int64_t rows, int64_t n, const float *x, const float *bias, float *y)
+static void gemv(const float *w, int64_t ld, int64_t width, const int32_t *idx, const float *val, int64_t nnz,
+                 float *y)
 {
-    const __mmask16 tail = (__mmask16)((1u << (n % 16)) - 1);
-    const int64_t body = n - n % 16;
-    for (int64_t r = 0; r < rows; r += 4) {
-        const float *w0 = w + r * n;
-        const float *w1 = r + 1 < rows ? w0 + n : w0, *w2 = r + 2 < rows ? w0 + 2 * n : w0;
-        const float *w3 = r + 3 < rows ? w0 + 3 * n : w0;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-        int64_t i = 0;
-        for (; i + 32 <= body; i += 32) {
-            __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i), x0, a0);
-            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i + 16), x1, a1);
-            b0 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + i), x0, b0);
-            b1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + i + 16), x1, b1);
-            c0 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + i), x0, c0);
-            c1 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + i + 16), x1, c1);
-            d0 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + i), x0, d0);
-            d1 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + i + 16), x1, d1);
+    const int64_t body = width - width % 16;
+    const __mmask16 tail = (__mmask16)((1u << (width % 16)) - 1);
+    int64_t k = 0;
+    for (; k + 8 <= nnz; k += 8) {
+        const float *r0 = w + idx[k] * ld, *r1 = w + idx[k + 1] * ld, *r2 = w + idx[k + 2] * ld;
+        const float *r3 = w + idx[k + 3] * ld, *r4 = w + idx[k + 4] * ld, *r5 = w + idx[k + 5] * ld;
+        const float *r6 = w + idx[k + 6] * ld, *r7 = w + idx[k + 7] * ld;
+        const __m512 v0 = _mm512_set1_ps(val[k]), v1 = _mm512_set1_ps(val[k + 1]);
+        const __m512 v2 = _mm512_set1_ps(val[k + 2]), v3 = _mm512_set1_ps(val[k + 3]);
+        const __m512 v4 = _mm512_set1_ps(val[k + 4]), v5 = _mm512_set1_ps(val[k + 5]);
+        const __m512 v6 = _mm512_set1_ps(val[k + 6]), v7 = _mm512_set1_ps(val[k + 7]);
+        int64_t u = 0;
+#define ROWS(a, load, at)                                                                            \
+        a = _mm512_fmadd_ps(v0, load(r0 + at), a); a = _mm512_fmadd_ps(v1, load(r1 + at), a);       \
+        a = _mm512_fmadd_ps(v2, load(r2 + at), a); a = _mm512_fmadd_ps(v3, load(r3 + at), a);       \
+        a = _mm512_fmadd_ps(v4, load(r4 + at), a); a = _mm512_fmadd_ps(v5, load(r5 + at), a);       \
+        a = _mm512_fmadd_ps(v6, load(r6 + at), a); a = _mm512_fmadd_ps(v7, load(r7 + at), a);
+        for (; u + 32 <= body; u += 32) {
+            __m512 a = _mm512_loadu_ps(y + u), b = _mm512_loadu_ps(y + u + 16);
+            ROWS(a, _mm512_loadu_ps, u) ROWS(b, _mm512_loadu_ps, u + 16)
+            _mm512_storeu_ps(y + u, a);
+            _mm512_storeu_ps(y + u + 16, b);
         }
-        for (; i < n; i += 16) {
-            __mmask16 m = i < body ? (__mmask16)0xffff : tail;
-            __m512 x0 = _mm512_maskz_loadu_ps(m, x + i);
-            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w0 + i), x0, a0);
-            b0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w1 + i), x0, b0);
-            c0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w2 + i), x0, c0);
-            d0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w3 + i), x0, d0);
+        for (; u < width; u += 16) {
+            const __mmask16 m = u < body ? (__mmask16)0xffff : tail;
+#define MASKED(p) _mm512_maskz_loadu_ps(m, p)
+            __m512 a = MASKED(y + u);
+            ROWS(a, MASKED, u)
+            _mm512_mask_storeu_ps(y + u, m, a);
+#undef MASKED
         }
-        float s[4] = {_mm512_reduce_add_ps(_mm512_add_ps(a0, a1)), _mm512_reduce_add_ps(_mm512_add_ps(b0, b1)),
-                      _mm512_reduce_add_ps(_mm512_add_ps(c0, c1)), _mm512_reduce_add_ps(_mm512_add_ps(d0, d1))};
-        for (int j = 0; j < 4 && r + j < rows; j++) y[r + j] = (bias ? bias[r + j] : 0.0f) + s[j];
+#undef ROWS
+    }
+    for (; k < nnz; k++) {
+        const float *r = w + idx[k] * ld;
+        const __m512 v = _mm512_set1_ps(val[k]);
+        for (int64_t u = 0; u < width; u += 16) {
+            const __mmask16 m = u < body ? (__mmask16)0xffff : tail;
+            __m512 a = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, r + u), _mm512_maskz_loadu_ps(m, y + u));
+            _mm512_mask_storeu_ps(y + u, m, a);
+        }
     }
 }
 

@@ -20,18 +20,27 @@ static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float
         for (int j = 0; j < cols; j++) c[i * ldc + j] = acc[i][j];
 }
 
-static void gemv(const float *w, int64_t rows, int64_t n, const float *x, const float *bias, float *y)
+static void gemv(const float *w, int64_t ld, int64_t width, const int32_t *idx, const float *val, int64_t nnz,
+                 float *y)
 {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row = w + r * n;
-        float acc[8] = {0};
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 8; j++) acc[j] += row[i + j] * x[i + j];
-        float s = 0.0f;
-        for (; i < n; i++) s += row[i] * x[i];
-        for (int j = 0; j < 8; j++) s += acc[j];
-        y[r] = (bias ? bias[r] : 0.0f) + s;
+    int64_t k = 0;
+    for (; k + 4 <= nnz; k += 4) {
+        const float *r0 = w + idx[k] * ld, *r1 = w + idx[k + 1] * ld, *r2 = w + idx[k + 2] * ld;
+        const float *r3 = w + idx[k + 3] * ld;
+        const float v0 = val[k], v1 = val[k + 1], v2 = val[k + 2], v3 = val[k + 3];
+        for (int64_t u = 0; u < width; u++) {
+            float a = y[u];
+            a += v0 * r0[u];
+            a += v1 * r1[u];
+            a += v2 * r2[u];
+            a += v3 * r3[u];
+            y[u] = a;
+        }
+    }
+    for (; k < nnz; k++) {
+        const float *r = w + idx[k] * ld;
+        const float v = val[k];
+        for (int64_t u = 0; u < width; u++) y[u] += v * r[u];
     }
 }
 

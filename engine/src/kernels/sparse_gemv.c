@@ -1,4 +1,8 @@
 /* sparse_gemv.c: dense layers that skip zero inputs (see sparse_gemv.h). */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "kernels.h"
 #include "sparse_gemv.h"
 
@@ -15,60 +19,57 @@ int64_t rx_gather_nonzero(const float *x, int64_t n, int32_t *idx, float *val)
     return nnz;
 }
 
-RX_MULTIVERSION
-void rx_sparse_gemv_rows(const float *w, int64_t rows, int64_t n, const int32_t *idx, const float *val,
-                         int64_t nnz, const float *bias, float *y)
+/* Sixteen rows of w at a time, read along their length; each 16 x 16 tile
+   is turned in registers and written as 16 cache lines of wt. */
+#if defined(__x86_64__)
+__attribute__((target("avx512f")))
+static void transpose_avx512(const float *w, int64_t rows, int64_t n, int64_t r0, int64_t i0, int64_t i1, float *wt,
+                             int64_t ld)
 {
-    int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        const float *w0 = w + r * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
-        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-        #pragma omp simd reduction(+ : a0, a1, a2, a3)
-        for (int64_t k = 0; k < nnz; k++) {
-            const int32_t i = idx[k];
-            const float v = val[k];
-            a0 += w0[i] * v, a1 += w1[i] * v, a2 += w2[i] * v, a3 += w3[i] * v;
+    for (; i0 < i1; i0 += 16) {
+        const __mmask16 m = i1 - i0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (i1 - i0)) - 1);
+        __m512 t[16], u[16];
+        for (int j = 0; j < 16; j++)
+            t[j] = r0 + j < rows ? _mm512_maskz_loadu_ps(m, w + (r0 + j) * n + i0) : _mm512_setzero_ps();
+        for (int j = 0; j < 16; j += 2) {
+            u[j] = _mm512_unpacklo_ps(t[j], t[j + 1]);
+            u[j + 1] = _mm512_unpackhi_ps(t[j], t[j + 1]);
         }
-        y[r] = a0 + (bias ? bias[r] : 0.0f);
-        y[r + 1] = a1 + (bias ? bias[r + 1] : 0.0f);
-        y[r + 2] = a2 + (bias ? bias[r + 2] : 0.0f);
-        y[r + 3] = a3 + (bias ? bias[r + 3] : 0.0f);
-    }
-    for (; r < rows; r++) {
-        const float *w0 = w + r * n;
-        float a = 0.0f;
-        #pragma omp simd reduction(+ : a)
-        for (int64_t k = 0; k < nnz; k++) a += w0[idx[k]] * val[k];
-        y[r] = a + (bias ? bias[r] : 0.0f);
+        for (int j = 0; j < 16; j += 4) {
+            t[j] = _mm512_shuffle_ps(u[j], u[j + 2], 0x44);
+            t[j + 1] = _mm512_shuffle_ps(u[j], u[j + 2], 0xee);
+            t[j + 2] = _mm512_shuffle_ps(u[j + 1], u[j + 3], 0x44);
+            t[j + 3] = _mm512_shuffle_ps(u[j + 1], u[j + 3], 0xee);
+        }
+        for (int j = 0; j < 4; j++) {
+            u[j] = _mm512_shuffle_f32x4(t[j], t[j + 4], 0x88);
+            u[j + 4] = _mm512_shuffle_f32x4(t[j + 8], t[j + 12], 0x88);
+            u[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 4], 0xdd);
+            u[j + 12] = _mm512_shuffle_f32x4(t[j + 8], t[j + 12], 0xdd);
+        }
+        for (int j = 0; j < 4; j++) {
+            t[j] = _mm512_shuffle_f32x4(u[j], u[j + 4], 0x88);
+            t[j + 8] = _mm512_shuffle_f32x4(u[j], u[j + 4], 0xdd);
+            t[j + 4] = _mm512_shuffle_f32x4(u[j + 8], u[j + 12], 0x88);
+            t[j + 12] = _mm512_shuffle_f32x4(u[j + 8], u[j + 12], 0xdd);
+        }
+        for (int j = 0; j < 16 && i0 + j < i1; j++) _mm512_storeu_ps(wt + (i0 + j) * ld + r0, t[j]);
     }
 }
+#endif
 
-/* Outputs per block: an accumulator of this many floats stays in L1. */
-#define COLS_BLOCK 1024
-
-RX_MULTIVERSION
-void rx_sparse_gemv_cols(const float *wt, int64_t units, int64_t r0, int64_t rows, const int32_t *idx,
-                         const float *val, int64_t nnz, const float *bias, float *y)
+void rx_transpose_rows(const float *w, int64_t rows, int64_t n, int64_t r0, int64_t i0, int64_t i1, float *wt,
+                       int64_t ld)
 {
-    float acc[COLS_BLOCK];
-    for (int64_t b0 = 0; b0 < rows; b0 += COLS_BLOCK) {
-        const int64_t width = rows - b0 < COLS_BLOCK ? rows - b0 : COLS_BLOCK;
-        const float *base = wt + r0 + b0;
-        for (int64_t r = 0; r < width; r++) acc[r] = bias ? bias[r0 + b0 + r] : 0.0f;
-        int64_t k = 0;
-        for (; k + 4 <= nnz; k += 4) {
-            const float *c0 = base + (int64_t)idx[k] * units, *c1 = base + (int64_t)idx[k + 1] * units;
-            const float *c2 = base + (int64_t)idx[k + 2] * units, *c3 = base + (int64_t)idx[k + 3] * units;
-            const float v0 = val[k], v1 = val[k + 1], v2 = val[k + 2], v3 = val[k + 3];
-            #pragma omp simd
-            for (int64_t r = 0; r < width; r++) acc[r] += c0[r] * v0 + c1[r] * v1 + c2[r] * v2 + c3[r] * v3;
-        }
-        for (; k < nnz; k++) {
-            const float *c0 = base + (int64_t)idx[k] * units;
-            const float v0 = val[k];
-            #pragma omp simd
-            for (int64_t r = 0; r < width; r++) acc[r] += c0[r] * v0;
-        }
-        for (int64_t r = 0; r < width; r++) y[r0 + b0 + r] = acc[r];
+#if defined(__x86_64__)
+    if (rx_gemm_select() == &rx_gemm_avx512) {
+        transpose_avx512(w, rows, n, r0, i0, i1, wt, ld);
+        return;
+    }
+#endif
+    for (int64_t c0 = i0; c0 < i1; c0 += 16) {
+        const int64_t c1 = i1 - c0 < 16 ? i1 : c0 + 16;
+        for (int64_t r = r0; r < r0 + 16; r++)
+            for (int64_t i = c0; i < c1; i++) wt[i * ld + r] = r < rows ? w[r * n + i] : 0.0f;
     }
 }

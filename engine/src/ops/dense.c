@@ -1,18 +1,40 @@
 /* dense.c: y = W x + b, W is [units, in] as PyTorch's Linear.
 
-   Two kernels. The dense one streams all of W (rx_gemm_select()->gemv, 16
-   rows per task). The sparse one (kernels/sparse_gemv.c) gathers the input's
-   non-zeros and reads only the rows of a transposed copy of W that they
-   meet: after a ReLU most inputs are zero and most of W need not be read.
-   Which runs is decided per sample from the input's measured sparsity; the
-   thresholds below were measured with bench/sparse (see its README).
-   The transposed copy doubles the layer's weight memory, so it is made only
-   for layers whose input comes from a ReLU (through flatten or maxpool,
-   which keep its zeros) and whose weights are at most RX_SPARSE_COPY_MAX
-   bytes: a model stays within its weight file's size plus a little (VGG-16's
-   fc6 and fc7 would add 456 MiB). RECTIFY_SPARSE=off (read at load) never
-   makes it; RECTIFY_SPARSE=on makes it for every layer and uses the sparse
-   kernel at any sparsity (for tests and bench/sparse). */
+   One layout and one kernel, whatever the input's zeros. At load (prepare)
+   W is packed transposed, in blocks of RX_BLOCK outputs: block b holds, for
+   each input i, the weights input i meets among outputs b*RX_BLOCK... (one
+   row of 4 KiB). Then the original W is given back: on a mapped weights
+   file its pages leave the resident set block by block (MAP_PRIVATE and
+   never written: if anything read them again they would fault back from
+   the file, and no API hands out weight pointers anyway); weights widened
+   from F16/BF16 or loaded from memory are an owned copy, kept, so there the
+   packed copy is extra. Only the bias is read as bound.
+   A run gathers the input's non-zeros and rx_gemm_select()->gemv reads only
+   the rows of W they meet, eight at a time: after a ReLU most inputs are
+   zero and most of W need not be read. There is no threshold: with no zeros
+   the gather costs n copies and the kernel streams all of W as fast as the
+   row-major GEMV it replaced. Each thread owns a contiguous range of
+   outputs (y stays in L1) and streams its part of each needed row; each
+   output sums its inputs in the same order whatever the thread count.
+   A zero input contributes nothing even against an infinite or NaN weight
+   (allow_nonfinite), where IEEE arithmetic would give NaN. -0.0 is a zero.
+   RECTIFY_SPARSE=off (read at load) reads every row, zeros included (to
+   measure what skipping gains); unset or "on", zeros are skipped.
+
+   Measured with bench/bench_rectify (He weights from `rectify init --seed
+   1`, uniform input; medians, this 2-core Zen 5, before -> after, ms, one
+   thread then two): VGG-16 fc6 25088->4096 at its 39% input zeros 14.1 ->
+   8.5, 8.1 -> 4.6; fc7 (51%) 2.59 -> 1.30, 1.49 -> 0.74; fc8 (49%) 0.61 ->
+   0.35, 0.34 -> 0.29. AlexNet classifier.1/.4/.6 (31/50/51% zeros) 5.5/2.5/
+   0.63 -> 3.7/1.4/0.34, 2.9/1.4/0.34 -> 1.9/0.73/0.25. Reading every row
+   (RECTIFY_SPARSE=off: the cost of an input without zeros) fc6 takes 14.5
+   -> 14.2 and 7.6 -> 7.1: 29 GB/s on one thread (97% of bench/peak's read
+   bandwidth) and 58 GB/s on two; only the 4096->1000 layers on two threads
+   are slower than the row GEMV was (0.33 -> 0.42). A VGG-16 run peaks at
+   620 MiB resident, was 636 (weights file: 528 MiB); its load takes 0.2 to
+   0.45 s longer (fresh pages are slow to fault in on this machine).
+   See bench/sparse/README.md. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,15 +42,12 @@
 #include "../kernels/kernels.h"
 #include "../kernels/sparse_gemv.h"
 
-/* Input sparsity from which the sparse kernel is faster, measured by
-   bench/sparse/threshold on LeNet-5 to VGG-16 shapes with 1 and 2 threads:
-   weights beyond any cache (VGG-16's fc6, fc7: the dense kernel waits on
-   memory) break even at 0.4 to 0.6, weights that stay in cache at 0.6 to
-   0.9. Each is set at or above the highest crossover seen. */
-#define RX_SPARSE_FROM 0.8f
-#define RX_SPARSE_FROM_LARGE 0.6f
-#define RX_LARGE_WEIGHTS (32 << 20) /* bytes */
-#define RX_SPARSE_COPY_MAX (16 << 20) /* bytes of weights worth a transposed copy */
+/* Outputs per block of the packed weights: a row of a full block is 4 KiB,
+   one page, so that the prefetchers stop where a row the kernel needs ends
+   instead of fetching the next one, which a zero may skip. */
+#define RX_BLOCK 1024
+#define RX_PAGE 4096                  /* bytes: the packed weights start on a page */
+#define RX_PARALLEL_PACK (1 << 20)    /* weights from which both threads transpose */
 
 static const char *const fields[] = {"units", "bias", NULL};
 
@@ -62,84 +81,95 @@ static int64_t scratch(const rx_layer *l, const rx_shape *const *in)
     return 2 * in[0]->d[0];
 }
 
-/* Whether the input is a ReLU's output, perhaps flattened or max-pooled. */
-static bool input_after_relu(const rectify_model *m, const rx_layer *l)
+/* Block b of the packed weights: outputs [b * RX_BLOCK, + rows), n rows of
+   ld floats from b * RX_BLOCK * n on. */
+static int64_t block_rows(int64_t units, int64_t b)
 {
-    for (int in = l->inputs[0]; in >= 0; in = m->layers[in].inputs[0]) {
-        const rx_op *op = m->layers[in].op;
-        if (op == &rx_op_relu) return true;
-        if (op != &rx_op_flatten && op != &rx_op_maxpool) return false;
-    }
-    return false;
+    return units - b * RX_BLOCK < RX_BLOCK ? units - b * RX_BLOCK : RX_BLOCK;
+}
+static int64_t block_ld(int64_t units, int64_t b) { return (block_rows(units, b) + 15) & ~(int64_t)15; }
+static const float *packed_start(const float *packed)
+{
+    return (const float *)(((uintptr_t)packed + RX_PAGE - 1) & ~(uintptr_t)(RX_PAGE - 1));
 }
 
 static rectify_status prepare(rectify_model *m, rx_layer *l, rectify_error *err)
 {
     const char *mode = getenv("RECTIFY_SPARSE");
-    bool off = mode && strcmp(mode, "off") == 0, on = mode && strcmp(mode, "on") == 0;
-    l->sparse_from = 2.0f;
-    if (off || (!on && !input_after_relu(m, l))) return RECTIFY_OK;
+    l->sparse_from = mode && strcmp(mode, "off") == 0 ? 2.0f : 0.0f;
     const rx_tensor *t = &m->tensors[l->tensor_first];
-    const int64_t units = t->shape.d[0], n = t->shape.d[1];
-    if (!on && units * n * (int64_t)sizeof(float) > RX_SPARSE_COPY_MAX) return RECTIFY_OK;
-    float *wt = rx_malloc_aligned(&m->allocator, (size_t)(units * n) * sizeof *wt);
-    if (!wt) return rx_fail(err, RECTIFY_ERR_NOMEM, "layer \"%s\": out of memory transposing weights", l->name);
-    /* In tiles, so that both sides are read and written a cache line at a time. */
-    for (int64_t r0 = 0; r0 < units; r0 += 32)
-        for (int64_t i0 = 0; i0 < n; i0 += 32)
-            for (int64_t r = r0; r < r0 + 32 && r < units; r++)
-                for (int64_t i = i0; i < i0 + 32 && i < n; i++) wt[i * units + r] = t->data[r * n + i];
-    l->packed = wt;
-    l->sparse_from = on ? 0.0f : units * n * 4 >= RX_LARGE_WEIGHTS ? RX_SPARSE_FROM_LARGE : RX_SPARSE_FROM;
+    const int64_t units = t->shape.d[0], n = t->shape.d[1], blocks = (units + RX_BLOCK - 1) / RX_BLOCK;
+    const int64_t floats = ((blocks - 1) * RX_BLOCK + block_ld(units, blocks - 1)) * n;
+    float *packed = rx_malloc_aligned(&m->allocator, (size_t)floats * sizeof *packed + RX_PAGE);
+    if (!packed) return rx_fail(err, RECTIFY_ERR_NOMEM, "layer \"%s\": out of memory packing weights", l->name);
+    float *wt = (float *)packed_start(packed);
+    /* rx_check_finite has read all weights: those of the dense layers packed
+       after this one are resident too. Their pages go back now (each layer
+       reads its own again when packed), so that packing this one adds one
+       block to the resident set, not the weights of every later layer. */
+    for (int j = (int)(l - m->layers) + 1; j < m->layer_count; j++)
+        if (m->layers[j].op == &rx_op_dense) {
+            const rx_tensor *later = &m->tensors[m->layers[j].tensor_first];
+            rx_release_mapped(&m->weights, later->data, (size_t)later->elements * sizeof *later->data);
+        }
+    const int threads = units * n >= RX_PARALLEL_PACK ? omp_get_max_threads() : 1;
+    #pragma omp parallel num_threads(threads) if (threads > 1)
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t rows = block_rows(units, b), ld = block_ld(units, b);
+        const float *w = t->data + b * RX_BLOCK * n;
+        /* Each thread its own rows of the packed block (pages fault in
+           parallel), sixteen rows of w at a time (read along their length). */
+        #pragma omp for schedule(static)
+        for (int64_t i0 = 0; i0 < n; i0 += RX_BLOCK) {
+            const int64_t i1 = n - i0 < RX_BLOCK ? n : i0 + RX_BLOCK;
+            for (int64_t r0 = 0; r0 < ld; r0 += 16) rx_transpose_rows(w, rows, n, r0, i0, i1, wt + b * RX_BLOCK * n, ld);
+        }
+        /* Those rows are read no more: their pages leave the resident set
+           now rather than after the last block, so that packing needs one
+           block more than the packed weights, not twice as much. */
+        #pragma omp master
+        rx_release_mapped(&m->weights, w, (size_t)(rows * n) * sizeof *w);
+    }
+    /* The pages the blocks shared at their edges. */
+    rx_release_mapped(&m->weights, t->data, (size_t)(units * n) * sizeof *t->data);
+    l->packed = packed;
     return RECTIFY_OK;
 }
 
-static void run_sparse(const rx_exec *e, const float *bias, const int32_t *idx, const float *val, int64_t nnz,
-                       float *y, int threads)
+/* All of x, zeros included (RECTIFY_SPARSE=off). */
+static int64_t gather_all(const float *x, int64_t n, int32_t *idx, float *val)
 {
-    const int64_t units = e->layer->p.units;
-    /* One contiguous range of outputs per thread, in multiples of 16. */
-    const int64_t per = ((units + threads - 1) / threads + 15) & ~(int64_t)15;
-    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int t = 0; t < threads; t++) {
-        int64_t r0 = t * per, rows = units - r0 < per ? units - r0 : per;
-        if (rows > 0) rx_sparse_gemv_cols(e->layer->packed, units, r0, rows, idx, val, nnz, bias, y);
-    }
-}
-
-RX_MULTIVERSION
-static int64_t count_zeros(const float *x, int64_t n)
-{
-    int64_t zeros = 0;
-    #pragma omp simd reduction(+ : zeros)
-    for (int64_t i = 0; i < n; i++) zeros += x[i] == 0.0f;
-    return zeros;
+    for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)i, val[i] = x[i];
+    return n;
 }
 
 static void run(const rx_exec *e)
 {
-    const int64_t n = e->in_shape[0]->d[0], units = e->layer->p.units;
-    const float *w = rx_weight(e->model, e->layer, 0);
-    const float *bias = e->layer->p.bias ? rx_weight(e->model, e->layer, 1) : NULL;
+    const rx_layer *l = e->layer;
+    const int64_t n = e->in_shape[0]->d[0], units = l->p.units;
+    const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
+    const float *wt = packed_start(l->packed);
     const rx_gemv_kernel gemv = rx_gemm_select()->gemv;
-    /* Rows in chunks of 16 per thread: every core streams its own weights. */
-    const int64_t chunk = 16, chunks = (units + chunk - 1) / chunk;
     const int threads = units * n < 65536 ? 1 : e->threads;
+    /* One contiguous range of outputs per thread, in multiples of 16. */
+    const int64_t per = ((units + threads - 1) / threads + 15) & ~(int64_t)15;
     int32_t *idx = (int32_t *)e->scratch;
     float *val = e->scratch + n;
-    for (int64_t b = 0; b < e->batch; b++) {
-        const float *x = e->in[0] + b * n;
-        /* Counting first (vectorised) is cheaper than gathering for nothing. */
-        if (e->layer->packed && (float)count_zeros(x, n) >= e->layer->sparse_from * (float)n) {
-            int64_t nnz = rx_gather_nonzero(x, n, idx, val);
-            run_sparse(e, bias, idx, val, nnz, e->out + b * units, threads);
-            continue;
-        }
-        #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int64_t c = 0; c < chunks; c++) {
-            int64_t r0 = c * chunk, rows = units - r0 < chunk ? units - r0 : chunk;
-            gemv(w + r0 * n, rows, n, x, bias ? bias + r0 : NULL, e->out + b * units + r0);
-        }
+    for (int64_t s = 0; s < e->batch; s++) {
+        const float *x = e->in[0] + s * n;
+        float *y = e->out + s * units;
+        const int64_t nnz = l->sparse_from <= 1.0f ? rx_gather_nonzero(x, n, idx, val) : gather_all(x, n, idx, val);
+        RX_PARALLEL_FOR(threads, t, threads, {
+            const int64_t u0 = t * per, u1 = units - u0 < per ? units : u0 + per;
+            if (u0 >= units) continue;
+            for (int64_t u = u0; u < u1; u++) y[u] = bias ? bias[u] : 0.0f;
+            for (int64_t b = u0 / RX_BLOCK; b * RX_BLOCK < u1; b++) {
+                const int64_t first = u0 > b * RX_BLOCK ? u0 : b * RX_BLOCK;
+                const int64_t end = u1 < (b + 1) * RX_BLOCK ? u1 : (b + 1) * RX_BLOCK;
+                gemv(wt + b * RX_BLOCK * n + (first - b * RX_BLOCK), block_ld(units, b), end - first, idx, val, nnz,
+                     y + first);
+            }
+        });
     }
 }
 

@@ -66,7 +66,6 @@ int64_t rx_count_nonfinite(const float *x, int64_t n)
     for (int64_t i0 = 0; i0 < n; i0 += 1 << 30) {
         const int64_t end = n - i0 < (1 << 30) ? n : i0 + (1 << 30);
         int32_t bad = 0;
-        #pragma omp simd reduction(+ : bad)
         for (int64_t i = i0; i < end; i++) {
             uint32_t bits;
             memcpy(&bits, &x[i], sizeof bits);

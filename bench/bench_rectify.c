@@ -28,7 +28,7 @@
  * "gflops" (2 x MACs / median), "weight_bytes", "peak_rss_bytes" (the
  * process's peak resident memory up to the end of timing: VmHWM, see
  * vm_hwm_bytes), "ru_maxrss_bytes" (getrusage), "layers": [{"index", "name",
- * "op", "macs", "params", "median_ms", "min_ms"}], "layer_sum_ms"}.
+ * "op", "macs", "params", "median_ms", "min_ms", "zeros", "elements"}], "layer_sum_ms"}.
  */
 #define _GNU_SOURCE
 #include <rectify.h>
@@ -286,8 +286,12 @@ int main(int argc, char **argv)
         json_string(stdout, info[l].name);
         printf(", \"op\": ");
         json_string(stdout, info[l].op);
-        printf(", \"macs\": %lld, \"params\": %lld, \"median_ms\": %.4f, \"min_ms\": %.4f}",
-               (long long)info[l].macs, (long long)info[l].params, lm * 1e3, lmin * 1e3);
+        rectify_layer_stats st; /* the last run's zeros: the same input every run */
+        rectify_session_layer_stats(session, l, &st);
+        printf(", \"macs\": %lld, \"params\": %lld, \"median_ms\": %.4f, \"min_ms\": %.4f, \"zeros\": %lld, "
+               "\"elements\": %lld}",
+               (long long)info[l].macs, (long long)info[l].params, lm * 1e3, lmin * 1e3, (long long)st.zeros,
+               (long long)st.elements);
     }
     printf("\n  ],\n  \"layer_sum_ms\": %.4f", layer_sum * 1e3);
 

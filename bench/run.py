@@ -346,6 +346,15 @@ def rectify_table(results):
                   "weights MiB", "RSS / weights", "sum of layers ms"], rows)
 
 
+def dense_rows_read(layers, i):
+    """The share of a dense layer's weight rows its kernel reads: those of
+    the non-zero inputs (its input is the layer before it in these nets)."""
+    prev = layers[i - 1] if i > 0 else None
+    if not prev or not prev.get("elements"):
+        return 1.0
+    return 1.0 - prev["zeros"] / prev["elements"]
+
+
 def layer_table(results, machine, net="vgg16"):
     per_t = [(r["threads"], r["engines"]["rectify"]) for r in results
              if r["net"] == net and r["engines"].get("rectify", {}).get("layers")]
@@ -366,7 +375,8 @@ def layer_table(results, machine, net="vgg16"):
             if L["macs"] and ms > 0:
                 gf = 2.0 * L["macs"] / (ms * 1e-3) / 1e9
                 if L["op"] == "dense":
-                    gbs = 4.0 * L["params"] / (ms * 1e-3) / 1e9
+                    # the weight rows of the input's non-zeros: what the kernel reads
+                    gbs = 4.0 * L["params"] * dense_rows_read(e["layers"], i) / (ms * 1e-3) / 1e9
                     pct = f"{100 * gbs / m['read_gbs']:.0f}% bw" if m.get("read_gbs") else "-"
                 else:
                     pct = f"{100 * gf / m['peak_gflops']:.0f}%" if m.get("peak_gflops") else "-"
@@ -581,7 +591,7 @@ def main():
     if lt:
         out += ["", "VGG-16 per layer in rectify (median of the per-layer times of the timed runs; "
                 "GFLOP/s count the direct convolution's MACs, so a Winograd layer can pass 100% of "
-                "peak; dense layers: weight bytes read / time against the read bandwidth):", "", lt]
+                "peak; dense layers: the weight bytes of the rows the kernel reads, those of the input's non-zeros, / time against the read bandwidth):", "", lt]
     if darknet_why:
         out += ["", f"darknet: {darknet_why}"]
     loads = [peak_info.get("other_load", 0)] + [

@@ -148,7 +148,12 @@ typedef struct rectify_load_options {
 /* Loads a model from a folder holding model.json, or from the path of a
    .json file; weights and labels are found beside it. `options` may be NULL.
    The model.json is validated completely and every weight tensor checked
-   against the shape its layer needs. The weights file is mapped, not read.
+   against the shape its layer needs. The weights file is mapped, not read;
+   convolution and dense weights are then packed once into the layouts their
+   kernels read (Winograd-transformed for 3x3 convolutions) and their pages
+   of the file given back, so that a model holds about its weights' size
+   (VGG-16: 586 MiB packed for a 528 MiB file). Loading takes longer than a
+   plain map: VGG-16 about 0.4 to 1 s here, most of it page faults.
    On success *model is the caller's, to be freed with rectify_model_destroy.
    On failure *model is NULL and nothing is left allocated. Errors: IO (a
    file is missing or unreadable), PARSE (bad JSON or safetensors), INVALID,

@@ -153,7 +153,7 @@ typedef struct rectify_load_options {
    kernels read (Winograd-transformed for 3x3 convolutions) and their pages
    of the file given back, so that a model holds about its weights' size
    (VGG-16: 586 MiB packed for a 528 MiB file). Loading takes longer than a
-   plain map: VGG-16 about 0.4 to 1 s here, most of it page faults.
+   plain map: VGG-16 0.4 to 1.3 s here, most of it page faults.
    On success *model is the caller's, to be freed with rectify_model_destroy.
    On failure *model is NULL and nothing is left allocated. Errors: IO (a
    file is missing or unreadable), PARSE (bad JSON or safetensors), INVALID,

@@ -61,6 +61,7 @@ static rectify_status ensure_scratch(rectify_session *s, int threads, rectify_er
         return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory for %d threads' scratch", threads);
     float *p = rx_malloc_aligned(&s->model->allocator, (size_t)s->model->max_scratch * (size_t)threads * sizeof(float));
     if (!p) return rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory for %d threads' scratch", threads);
+    memset(p, 0, bytes); /* touched now, not in the first run (page faults) */
     rx_free_aligned(&s->model->allocator, s->scratch);
     s->bytes += rx_request_bytes((size_t)s->model->max_scratch * (size_t)threads * sizeof(float), true);
     if (s->scratch) s->bytes -= rx_request_bytes((size_t)s->model->max_scratch * (size_t)s->scratch_threads * sizeof(float), true);
@@ -128,6 +129,9 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     s->channel_arena = rx_calloc(a, (size_t)channels + 1, sizeof *s->channel_arena);
     s->stats = rx_calloc(a, (size_t)m->layer_count, sizeof *s->stats);
     if (!s->arena || !s->buffers || !s->sample_channel || !s->channel_arena || !s->stats) goto nomem;
+    /* Touched now: the page faults of the activations (tens of MiB for a
+       VGG) belong to setting up, not to the first run. */
+    memset(s->arena, 0, (size_t)total * sizeof(float));
     int64_t offset = 0;
     for (int b = 0; b < m->buffer_count; b++) {
         s->buffers[b] = s->arena + offset;

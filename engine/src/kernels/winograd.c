@@ -1,6 +1,7 @@
-/* winograd.c: the F(4x4, 3x3) and F(2x2, 3x3) transforms. The input and
-   output transforms work on 16 tiles at a time so that the compiler
-   vectorises across tiles. */
+/* winograd.c: the F(4x4, 3x3) and F(2x2, 3x3) transforms, one code for
+   both: every function takes the tile (4 or 2) and is inlined with it
+   constant. The input transform works across the tiles of a block and the
+   output transform across 16 filters, so that the compiler vectorises. */
 #include <string.h>
 
 #include "gemm.h"
@@ -9,7 +10,12 @@
 
 enum { LANES = 16 };
 
-/* G g for the three values of one kernel row or column. */
+/* Inlined into each instruction-set clone of its callers (RX_MULTIVERSION),
+   with the tile constant: a plain inline may be compiled once, for the
+   baseline. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* F(4x4): G g for the three values of one kernel row or column. */
 static inline void g_rows(float g0, float g1, float g2, float r[6])
 {
     const float sixth = 1.0f / 6, twelfth = 1.0f / 12, twentyfourth = 1.0f / 24;
@@ -21,33 +27,47 @@ static inline void g_rows(float g0, float g1, float g2, float r[6])
     r[5] = g2;
 }
 
+/* U = G g G^T of one 3x3 kernel k, row-major: (tile + 2)^2 values. */
+static inline void filter_transform(int tile, const float *k, float *r)
+{
+    if (tile == 4) {
+        float t[3][6];
+        for (int col = 0; col < 3; col++) g_rows(k[col], k[3 + col], k[6 + col], t[col]); /* G g */
+        for (int i = 0; i < 6; i++) g_rows(t[0][i], t[1][i], t[2][i], r + 6 * i);          /* (G g) G^T */
+        return;
+    }
+    float t[4][3]; /* F(2x2): G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] */
+    for (int col = 0; col < 3; col++) {
+        float g0 = k[col], g1 = k[3 + col], g2 = k[6 + col];
+        t[0][col] = g0, t[1][col] = 0.5f * (g0 + g1 + g2), t[2][col] = 0.5f * (g0 - g1 + g2), t[3][col] = g2;
+    }
+    for (int i = 0; i < 4; i++) {
+        float g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];
+        r[4 * i] = g0, r[4 * i + 1] = 0.5f * (g0 + g1 + g2), r[4 * i + 2] = 0.5f * (g0 - g1 + g2), r[4 * i + 3] = g2;
+    }
+}
+
 /* The filter transforms run at load; u is far larger than any cache, so
    they go a few channels at a time and write each point's rows of nr
    filters side by side in one contiguous run. */
 enum { FILTER_CHANNELS = 8 };
 
-static void filters4(const float *g, int64_t filters, int64_t channels, int nr, float *u)
+void rx_winograd_filters(int tile, const float *g, int64_t filters, int64_t channels, int nr, float *u)
 {
+    const int points = rx_winograd_points(tile);
     const int64_t blocks = (filters + nr - 1) / nr;
     #pragma omp parallel for schedule(dynamic) if (filters * channels > 4096)
     for (int64_t fb = 0; fb < blocks; fb++)
         for (int64_t c0 = 0; c0 < channels; c0 += FILTER_CHANNELS) {
             const int64_t cn = channels - c0 < FILTER_CHANNELS ? channels - c0 : FILTER_CHANNELS;
-            float r[FILTER_CHANNELS][RX_NR_MAX][36];
+            float r[FILTER_CHANNELS][RX_NR_MAX][RX_WINO_POINTS_MAX];
             for (int64_t c = 0; c < cn; c++)
                 for (int64_t j = 0; j < nr; j++) {
                     int64_t f = fb * nr + j;
-                    float *rr = r[c][j];
-                    if (f >= filters) { memset(rr, 0, sizeof r[c][j]); continue; }
-                    const float *k = g + (f * channels + c0 + c) * 9;
-                    float t[3][6], q[6];
-                    for (int col = 0; col < 3; col++) g_rows(k[col], k[3 + col], k[6 + col], t[col]); /* G g */
-                    for (int i = 0; i < 6; i++) {                                                    /* (G g) G^T */
-                        g_rows(t[0][i], t[1][i], t[2][i], q);
-                        memcpy(rr + 6 * i, q, sizeof q);
-                    }
+                    if (f < filters) filter_transform(tile, g + (f * channels + c0 + c) * 9, r[c][j]);
+                    else memset(r[c][j], 0, sizeof r[c][j]);
                 }
-            for (int p = 0; p < 36; p++) {
+            for (int p = 0; p < points; p++) {
                 float *dst = u + ((p * blocks + fb) * channels + c0) * nr;
                 for (int64_t c = 0; c < cn; c++)
                     for (int64_t j = 0; j < nr; j++) dst[c * nr + j] = r[c][j][p];
@@ -55,19 +75,51 @@ static void filters4(const float *g, int64_t filters, int64_t channels, int nr, 
         }
 }
 
-/* B^T x for six values, each a vector of LANES tiles. */
-#define BT(x, xs, y, ys, L)                                                                  \
-    for (int l = 0; l < L; l++) {                                                    \
-        float d0 = (x)[0 * (xs) + l], d1 = (x)[1 * (xs) + l], d2 = (x)[2 * (xs) + l], d3 = (x)[3 * (xs) + l], d4 = (x)[4 * (xs) + l];  \
-        float d5 = (x)[5 * (xs) + l];                                                          \
-        (y)[0 * (ys) + l] = 4 * d0 - 5 * d2 + d4;                                              \
-        (y)[1 * (ys) + l] = -4 * d1 - 4 * d2 + d3 + d4;                                        \
-        (y)[2 * (ys) + l] = 4 * d1 - 4 * d2 - d3 + d4;                                         \
-        (y)[3 * (ys) + l] = -2 * d1 - d2 + 2 * d3 + d4;                                        \
-        (y)[4 * (ys) + l] = 2 * d1 - d2 - 2 * d3 + d4;                                         \
-        (y)[5 * (ys) + l] = 4 * d1 - 5 * d3 + d5;                                              \
+/* y[k * ys + l] = (B^T x)[k] for the tile + 2 values x[k * xs + l], l < lanes. */
+ALWAYS_INLINE void input_step(int tile, const float *x, int64_t xs, float *y, int64_t ys, int lanes)
+{
+    if (tile == 4) {
+        for (int l = 0; l < lanes; l++) {
+            float d0 = x[l], d1 = x[xs + l], d2 = x[2 * xs + l], d3 = x[3 * xs + l], d4 = x[4 * xs + l];
+            float d5 = x[5 * xs + l];
+            y[l] = 4 * d0 - 5 * d2 + d4;
+            y[ys + l] = -4 * d1 - 4 * d2 + d3 + d4;
+            y[2 * ys + l] = 4 * d1 - 4 * d2 - d3 + d4;
+            y[3 * ys + l] = -2 * d1 - d2 + 2 * d3 + d4;
+            y[4 * ys + l] = 2 * d1 - d2 - 2 * d3 + d4;
+            y[5 * ys + l] = 4 * d1 - 5 * d3 + d5;
+        }
+    } else {
+        for (int l = 0; l < lanes; l++) {
+            float d0 = x[l], d1 = x[xs + l], d2 = x[2 * xs + l], d3 = x[3 * xs + l];
+            y[l] = d0 - d2;
+            y[ys + l] = d1 + d2;
+            y[2 * ys + l] = d2 - d1;
+            y[3 * ys + l] = d1 - d3;
+        }
     }
+}
 
+/* y[k * ys + l] = (A^T x)[k], tile values from tile + 2, l < LANES. */
+ALWAYS_INLINE void output_step(int tile, const float *x, int64_t xs, float *y, int64_t ys)
+{
+    if (tile == 4) {
+        for (int l = 0; l < LANES; l++) {
+            float m0 = x[l], m1 = x[xs + l], m2 = x[2 * xs + l], m3 = x[3 * xs + l], m4 = x[4 * xs + l];
+            float m5 = x[5 * xs + l];
+            y[l] = m0 + m1 + m2 + m3 + m4;
+            y[ys + l] = m1 - m2 + 2 * (m3 - m4);
+            y[2 * ys + l] = m1 + m2 + 4 * (m3 + m4);
+            y[3 * ys + l] = m1 - m2 + 8 * (m3 - m4) + m5;
+        }
+    } else {
+        for (int l = 0; l < LANES; l++) {
+            float m0 = x[l], m1 = x[xs + l], m2 = x[2 * xs + l], m3 = x[3 * xs + l];
+            y[l] = m0 + m1 + m2;
+            y[ys + l] = m1 - m2 - m3;
+        }
+    }
+}
 
 /* The input transform takes a whole block of tiles at once (a multiple of
    RX_MR, so each group of RX_MR tiles is written as runs of RX_MR floats). */
@@ -138,7 +190,7 @@ static void columns16(const float *row, int tile, int n, float *dst)
    covers is copied once, zero-padded, into `row`; then every column j of
    the patches is a constant-stride slice of it, which vectorises. Lanes
    past the runs are left as they are. */
-static inline void gather_patches(const float *plane, int64_t height, int64_t width, const tile_run *runs,
+ALWAYS_INLINE void gather_patches(const float *plane, int64_t height, int64_t width, const tile_run *runs,
                                   int nruns, int tile, float *d)
 {
     const int span = tile + 2;
@@ -176,176 +228,88 @@ static inline void gather_patches(const float *plane, int64_t height, int64_t wi
     }
 }
 
-RX_MULTIVERSION
-static void input4(const float *in, int64_t channels, int64_t height, int64_t width, int64_t pad_top,
-                   int64_t pad_left, int64_t tiles_w, int64_t t0, int64_t count, float *v)
+ALWAYS_INLINE void input_tiles(int tile, const float *in, int64_t channels, int64_t height, int64_t width,
+                               int64_t pad_top, int64_t pad_left, int64_t tiles_w, int64_t t0, int64_t count,
+                               float *v)
 {
+    const int span = tile + 2, points = span * span;
     const int64_t groups = (count + RX_MR - 1) / RX_MR;
     tile_run runs[BLOCK];
-    const int nruns = tile_runs(t0, count, tiles_w, 4, pad_top, pad_left, runs);
+    const int nruns = tile_runs(t0, count, tiles_w, tile, pad_top, pad_left, runs);
     /* Only as many lanes as there are tiles, in whole vectors: small images
        (deep layers) have a few tiles per block. Lanes past the tiles: 0. */
     const int lanes = (int)((count + LANES - 1) / LANES * LANES);
-    float d[6][6][BLOCK], rows[6][6][BLOCK], out[6][6][BLOCK];
-    for (int i = 0; i < 6; i++)
-        for (int j = 0; j < 6; j++) memset(&d[i][j][count], 0, (size_t)(lanes - count) * sizeof(float));
+    float d[RX_WINO_POINTS_MAX][BLOCK], rows[RX_WINO_POINTS_MAX][BLOCK], out[RX_WINO_POINTS_MAX][BLOCK];
+    for (int p = 0; p < points; p++) memset(&d[p][count], 0, (size_t)(lanes - count) * sizeof(float));
     for (int64_t c = 0; c < channels; c++) {
-        gather_patches(in + c * height * width, height, width, runs, nruns, 4, &d[0][0][0]);
-        for (int i = 0; i < 6; i++) BT((float *)d + i * 6 * BLOCK, BLOCK, (float *)rows + i * 6 * BLOCK, BLOCK, lanes)             /* along rows */
-        for (int j = 0; j < 6; j++) BT((float *)rows + j * BLOCK, 6 * BLOCK, (float *)out + j * BLOCK, 6 * BLOCK, lanes)   /* columns */
+        gather_patches(in + c * height * width, height, width, runs, nruns, tile, (float *)d);
+        for (int i = 0; i < span; i++) /* along rows, then columns */
+            input_step(tile, (float *)d + i * span * BLOCK, BLOCK, (float *)rows + i * span * BLOCK, BLOCK, lanes);
+        for (int j = 0; j < span; j++)
+            input_step(tile, (float *)rows + j * BLOCK, span * BLOCK, (float *)out + j * BLOCK, span * BLOCK, lanes);
         for (int64_t g = 0; g < groups; g++) {
-            float *dst = v + (g * channels + c) * 36 * RX_MR;
-            const float *src = &out[0][0][g * RX_MR];
-            for (int p = 0; p < 36; p++) memcpy(dst + p * RX_MR, src + p * BLOCK, RX_MR * sizeof(float));
+            float *dst = v + (g * channels + c) * points * RX_MR;
+            for (int p = 0; p < points; p++) memcpy(dst + p * RX_MR, &out[p][g * RX_MR], RX_MR * sizeof(float));
         }
     }
 }
 
-/* A^T x for six values into four. */
-#define AT(x, xs, y, ys, L)                                                                  \
-    for (int l = 0; l < L; l++) {                                                    \
-        float m0 = (x)[0 * (xs) + l], m1 = (x)[1 * (xs) + l], m2 = (x)[2 * (xs) + l], m3 = (x)[3 * (xs) + l], m4 = (x)[4 * (xs) + l];  \
-        float m5 = (x)[5 * (xs) + l];                                                          \
-        (y)[0 * (ys) + l] = m0 + m1 + m2 + m3 + m4;                                            \
-        (y)[1 * (ys) + l] = m1 - m2 + 2 * (m3 - m4);                                           \
-        (y)[2 * (ys) + l] = m1 + m2 + 4 * (m3 + m4);                                           \
-        (y)[3 * (ys) + l] = m1 - m2 + 8 * (m3 - m4) + m5;                                      \
-    }
-
-RX_MULTIVERSION
-static void output4(const float *m, int64_t ldm, int64_t f0, int64_t f1, const float *bias, int64_t tiles_w,
-                    int64_t t0, int64_t count, float *out, int64_t out_h, int64_t out_w)
+ALWAYS_INLINE void output_tiles(int tile, const float *m, int64_t ldm, int64_t f0, int64_t f1, const float *bias,
+                                int64_t tiles_w, int64_t t0, int64_t count, float *out, int64_t out_h, int64_t out_w)
 {
+    const int span = tile + 2, points = span * span;
     for (int64_t t = 0; t < count; t++) {
-        int64_t tile = t0 + t, oy = tile / tiles_w * 4, ox = tile % tiles_w * 4;
-        int64_t ny = out_h - oy < 4 ? out_h - oy : 4, nx = out_w - ox < 4 ? out_w - ox : 4;
+        int64_t at = t0 + t, oy = at / tiles_w * tile, ox = at % tiles_w * tile;
+        int64_t ny = out_h - oy < tile ? out_h - oy : tile, nx = out_w - ox < tile ? out_w - ox : tile;
         for (int64_t f = f0; f < f1; f += LANES) {
-            float x[6][6][LANES], half[4][6][LANES], y[4][4][LANES];
+            float x[RX_WINO_POINTS_MAX][LANES], half[4 * 6][LANES], y[4 * 4][LANES];
             const int lanes = f1 - f < LANES ? (int)(f1 - f) : LANES;
-            for (int p = 0; p < 36; p++) {
-                const float *src = m + (t * 36 + p) * ldm + f;
-                if (lanes == LANES) memcpy(x[p / 6][p % 6], src, sizeof x[0][0]);
-                else for (int l = 0; l < LANES; l++) x[p / 6][p % 6][l] = l < lanes ? src[l] : 0.0f;
+            for (int p = 0; p < points; p++) {
+                const float *src = m + (t * points + p) * ldm + f;
+                if (lanes == LANES) memcpy(x[p], src, sizeof x[p]);
+                else for (int l = 0; l < LANES; l++) x[p][l] = l < lanes ? src[l] : 0.0f;
             }
-            for (int j = 0; j < 6; j++) AT((float *)x + j * LANES, 6 * LANES, (float *)half + j * LANES, 6 * LANES, LANES) /* columns */
-            for (int i = 0; i < 4; i++) AT((float *)half + i * 6 * LANES, LANES, (float *)y + i * 4 * LANES, LANES, LANES)           /* rows */
+            for (int j = 0; j < span; j++) /* along columns, then rows */
+                output_step(tile, (float *)x + j * LANES, span * LANES, (float *)half + j * LANES, span * LANES);
+            for (int i = 0; i < tile; i++)
+                output_step(tile, (float *)half + i * span * LANES, LANES, (float *)y + i * tile * LANES, LANES);
             for (int l = 0; l < lanes; l++) {
                 float b = bias ? bias[f + l] : 0.0f;
                 float *plane = out + (f + l) * out_h * out_w + oy * out_w + ox;
                 for (int64_t i = 0; i < ny; i++)
-                    for (int64_t j = 0; j < nx; j++) plane[i * out_w + j] = y[i][j][l] + b;
+                    for (int64_t j = 0; j < nx; j++) plane[i * out_w + j] = y[i * tile + j][l] + b;
             }
         }
     }
 }
 
-/* F(2x2, 3x3): 4x4 input tiles at stride 2, 16 points. */
-
-static void filters2(const float *g, int64_t filters, int64_t channels, int nr, float *u)
+/* The tile as a constant in each, for the compiler. */
+RX_MULTIVERSION
+static void input4(const float *in, int64_t channels, int64_t height, int64_t width, int64_t pad_top,
+                   int64_t pad_left, int64_t tiles_w, int64_t t0, int64_t count, float *v)
 {
-    const int64_t blocks = (filters + nr - 1) / nr;
-    #pragma omp parallel for schedule(dynamic) if (filters * channels > 4096)
-    for (int64_t fb = 0; fb < blocks; fb++)
-        for (int64_t c0 = 0; c0 < channels; c0 += FILTER_CHANNELS) {
-            const int64_t cn = channels - c0 < FILTER_CHANNELS ? channels - c0 : FILTER_CHANNELS;
-            float r[FILTER_CHANNELS][RX_NR_MAX][16];
-            for (int64_t c = 0; c < cn; c++)
-                for (int64_t j = 0; j < nr; j++) {
-                    int64_t f = fb * nr + j;
-                    float *rr = r[c][j];
-                    if (f >= filters) { memset(rr, 0, sizeof r[c][j]); continue; }
-                    const float *k = g + (f * channels + c0 + c) * 9;
-                    float t[4][3]; /* G g, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] */
-                    for (int col = 0; col < 3; col++) {
-                        float g0 = k[col], g1 = k[3 + col], g2 = k[6 + col];
-                        t[0][col] = g0, t[1][col] = 0.5f * (g0 + g1 + g2), t[2][col] = 0.5f * (g0 - g1 + g2);
-                        t[3][col] = g2;
-                    }
-                    for (int i = 0; i < 4; i++) { /* (G g) G^T */
-                        float g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];
-                        rr[4 * i] = g0, rr[4 * i + 1] = 0.5f * (g0 + g1 + g2), rr[4 * i + 2] = 0.5f * (g0 - g1 + g2);
-                        rr[4 * i + 3] = g2;
-                    }
-                }
-            for (int p = 0; p < 16; p++) {
-                float *dst = u + ((p * blocks + fb) * channels + c0) * nr;
-                for (int64_t c = 0; c < cn; c++)
-                    for (int64_t j = 0; j < nr; j++) dst[c * nr + j] = r[c][j][p];
-            }
-        }
+    input_tiles(4, in, channels, height, width, pad_top, pad_left, tiles_w, t0, count, v);
 }
-
-/* B^T x for four values, each a vector of L tiles. */
-#define BT2(x, xs, y, ys, L)                                                                 \
-    for (int l = 0; l < L; l++) {                                                    \
-        float d0 = (x)[0 * (xs) + l], d1 = (x)[1 * (xs) + l], d2 = (x)[2 * (xs) + l], d3 = (x)[3 * (xs) + l];                \
-        (y)[0 * (ys) + l] = d0 - d2;                                                           \
-        (y)[1 * (ys) + l] = d1 + d2;                                                           \
-        (y)[2 * (ys) + l] = d2 - d1;                                                           \
-        (y)[3 * (ys) + l] = d1 - d3;                                                           \
-    }
 
 RX_MULTIVERSION
 static void input2(const float *in, int64_t channels, int64_t height, int64_t width, int64_t pad_top,
                    int64_t pad_left, int64_t tiles_w, int64_t t0, int64_t count, float *v)
 {
-    const int64_t groups = (count + RX_MR - 1) / RX_MR;
-    tile_run runs[BLOCK];
-    const int nruns = tile_runs(t0, count, tiles_w, 2, pad_top, pad_left, runs);
-    const int lanes = (int)((count + LANES - 1) / LANES * LANES);
-    float d[4][4][BLOCK], rows[4][4][BLOCK], out[4][4][BLOCK];
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) memset(&d[i][j][count], 0, (size_t)(lanes - count) * sizeof(float));
-    for (int64_t c = 0; c < channels; c++) {
-        gather_patches(in + c * height * width, height, width, runs, nruns, 2, &d[0][0][0]);
-        for (int i = 0; i < 4; i++) BT2((float *)d + i * 4 * BLOCK, BLOCK, (float *)rows + i * 4 * BLOCK, BLOCK, lanes)            /* along rows */
-        for (int j = 0; j < 4; j++) BT2((float *)rows + j * BLOCK, 4 * BLOCK, (float *)out + j * BLOCK, 4 * BLOCK, lanes)  /* columns */
-        for (int64_t g = 0; g < groups; g++) {
-            float *dst = v + (g * channels + c) * 16 * RX_MR;
-            const float *src = &out[0][0][g * RX_MR];
-            for (int p = 0; p < 16; p++) memcpy(dst + p * RX_MR, src + p * BLOCK, RX_MR * sizeof(float));
-        }
-    }
+    input_tiles(2, in, channels, height, width, pad_top, pad_left, tiles_w, t0, count, v);
+}
+
+RX_MULTIVERSION
+static void output4(const float *m, int64_t ldm, int64_t f0, int64_t f1, const float *bias, int64_t tiles_w,
+                    int64_t t0, int64_t count, float *out, int64_t out_h, int64_t out_w)
+{
+    output_tiles(4, m, ldm, f0, f1, bias, tiles_w, t0, count, out, out_h, out_w);
 }
 
 RX_MULTIVERSION
 static void output2(const float *m, int64_t ldm, int64_t f0, int64_t f1, const float *bias, int64_t tiles_w,
                     int64_t t0, int64_t count, float *out, int64_t out_h, int64_t out_w)
 {
-    for (int64_t t = 0; t < count; t++) {
-        int64_t tile = t0 + t, oy = tile / tiles_w * 2, ox = tile % tiles_w * 2;
-        int64_t ny = out_h - oy < 2 ? out_h - oy : 2, nx = out_w - ox < 2 ? out_w - ox : 2;
-        for (int64_t f = f0; f < f1; f += LANES) {
-            float x[4][4][LANES], half[2][4][LANES], y[2][2][LANES];
-            const int lanes = f1 - f < LANES ? (int)(f1 - f) : LANES;
-            for (int p = 0; p < 16; p++) {
-                const float *src = m + (t * 16 + p) * ldm + f;
-                if (lanes == LANES) memcpy(x[p / 4][p % 4], src, sizeof x[0][0]);
-                else for (int l = 0; l < LANES; l++) x[p / 4][p % 4][l] = l < lanes ? src[l] : 0.0f;
-            }
-            for (int j = 0; j < 4; j++) /* A^T along columns: [1 1 1 0; 0 1 -1 -1] */
-                for (int l = 0; l < LANES; l++) {
-                    half[0][j][l] = x[0][j][l] + x[1][j][l] + x[2][j][l];
-                    half[1][j][l] = x[1][j][l] - x[2][j][l] - x[3][j][l];
-                }
-            for (int i = 0; i < 2; i++)
-                for (int l = 0; l < LANES; l++) {
-                    y[i][0][l] = half[i][0][l] + half[i][1][l] + half[i][2][l];
-                    y[i][1][l] = half[i][1][l] - half[i][2][l] - half[i][3][l];
-                }
-            for (int l = 0; l < lanes; l++) {
-                float b = bias ? bias[f + l] : 0.0f;
-                float *plane = out + (f + l) * out_h * out_w + oy * out_w + ox;
-                for (int64_t i = 0; i < ny; i++)
-                    for (int64_t j = 0; j < nx; j++) plane[i * out_w + j] = y[i][j][l] + b;
-            }
-        }
-    }
-}
-
-void rx_winograd_filters(int tile, const float *g, int64_t filters, int64_t channels, int nr, float *u)
-{
-    (tile == 2 ? filters2 : filters4)(g, filters, channels, nr, u);
+    output_tiles(2, m, ldm, f0, f1, bias, tiles_w, t0, count, out, out_h, out_w);
 }
 
 void rx_winograd_input(int tile, const float *in, int64_t channels, int64_t height, int64_t width, int64_t pad_top,

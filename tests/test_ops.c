@@ -110,6 +110,49 @@ Test(ops, conv_matches_reference_on_random_shapes)
     cr_assert(tested > 150 && rejected > 0, "tested %d, rejected %d", tested, rejected);
 }
 
+/* Layers large enough to run on two threads (small ones run on one: see
+   RX_PARALLEL_MACS in conv.c), through the direct kernel: strides, 5x5 and
+   11x11 kernels, 1x1, groups, dilation. */
+Test(ops, conv_large_layers_match_reference_on_two_threads)
+{
+    static const struct { int cin, cout, h, w, groups; ref_window win; } cases[] = {
+        {24, 40, 36, 36, 1, {5, 5, 1, 1, 2, 2, 2, 2, 1, 1}},
+        {32, 48, 40, 40, 1, {3, 3, 2, 2, 1, 1, 1, 1, 1, 1}},
+        {3, 32, 99, 99, 1, {11, 11, 4, 4, 2, 2, 2, 2, 1, 1}},
+        {64, 64, 30, 30, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1}},
+        {32, 32, 32, 32, 2, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}},
+        {20, 24, 30, 30, 1, {3, 3, 1, 1, 1, 1, 1, 1, 2, 2}},
+    };
+    rng r = {11};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int cin = cases[i].cin, cout = cases[i].cout, h = cases[i].h, w = cases[i].w, groups = cases[i].groups;
+        const ref_window win = cases[i].win;
+        const int oh = ref_out_size(h, win.kh, win.sh, win.pt, win.pb, win.dh, 0);
+        const int ow = ref_out_size(w, win.kw, win.sw, win.pl, win.pr, win.dw, 0);
+        cr_assert((int64_t)cout * oh * ow * (cin / groups) * win.kh * win.kw >= (1 << 20), "case %zu is small", i);
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+                 "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":[%d,%d],"
+                 "\"stride\":[%d,%d],\"padding\":[%d,%d,%d,%d],\"dilation\":[%d,%d],\"groups\":%d}]}",
+                 cin, h, w, cout, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb, win.pr, win.dh, win.dw,
+                 groups);
+        int64_t wn = (int64_t)cout * (cin / groups) * win.kh * win.kw;
+        float *weight = random_floats(&r, wn, -1, 1), *b = random_floats(&r, cout, -1, 1);
+        ttensor t[2] = {{"c.weight", 4, {cout, cin / groups, win.kh, win.kw}, weight}, {"c.bias", 1, {cout}, b}};
+        rectify_error err;
+        rectify_model *m = load_json(json, t, 2, &err);
+        cr_assert_not_null(m, "%s\n%s", err.message, json);
+        int64_t in_n = (int64_t)cin * h * w;
+        float *in = random_floats(&r, in_n, -2, 2);
+        double *want = malloc((size_t)cout * oh * ow * sizeof *want);
+        ref_conv(in, cin, h, w, weight, b, cout, groups, win, want, oh, ow);
+        check_runs(m, in, in_n, want, (int64_t)cout * oh * ow, json);
+        free(in), free(want), free(weight), free(b);
+        rectify_model_destroy(m);
+    }
+}
+
 static void pool_case(rng *r, bool max)
 {
     int tested = 0;

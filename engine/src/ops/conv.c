@@ -74,6 +74,16 @@ static int winograd_tile(const rx_layer *l, const rx_shape *in)
     return 36 * in->d[0] * l->p.out_channels * (int64_t)sizeof(float) <= RX_WINO4_MAX ? 4 : 2;
 }
 
+/* Layers of fewer multiply-adds run on one thread: waking the second one
+   and sharing the output between two caches costs more than it saves
+   (LeNet-5's layers ran slower on two threads). */
+#define RX_PARALLEL_MACS (1 << 20)
+
+static int threads_for(const rx_exec *e)
+{
+    return e->layer->macs * e->batch < RX_PARALLEL_MACS ? 1 : e->threads;
+}
+
 static int64_t winograd_scratch(int64_t channels, int64_t filters)
 {
     return RX_WINO_POINTS_MAX * RX_WINO_BLOCK * (channels + filters + RX_NR_MAX);
@@ -144,16 +154,17 @@ static void run_winograd(const rx_exec *e)
        among the threads (few tiles: deep layers), every block's filters are
        split among them too (each part transforms the block's input again). */
     const int64_t tile_groups = (tiles + RX_MR - 1) / RX_MR, per_block = RX_WINO_BLOCK / RX_MR;
+    const int threads = threads_for(e);
     int64_t tile_blocks = (tile_groups + per_block - 1) / per_block;
-    if (e->threads > 1 && tile_blocks % e->threads) {
-        int64_t up = (tile_blocks + e->threads - 1) / e->threads * e->threads;
+    if (threads > 1 && tile_blocks % threads) {
+        int64_t up = (tile_blocks + threads - 1) / threads * threads;
         if (up <= tile_groups) tile_blocks = up;
     }
     const int64_t units = e->batch * tile_blocks;
-    int64_t split = e->threads > 1 && units % e->threads ? e->threads : 1;
+    int64_t split = threads > 1 && units % threads ? threads : 1;
     if (split > fblocks) split = fblocks;
     const int64_t tasks = units * split, per_thread = winograd_scratch(channels, filters);
-    RX_PARALLEL(e->threads, {
+    RX_PARALLEL(threads, {
         const int64_t tid = omp_get_thread_num(), nt = omp_get_num_threads();
         float *v = e->scratch + tid * per_thread;
         float *mm = v + RX_WINO_POINTS_MAX * RX_WINO_BLOCK * channels;
@@ -207,11 +218,11 @@ static void run(const rx_exec *e)
     const int64_t in_plane = g.height * g.width, in_size = e->in_shape[0]->d[0] * in_plane;
     const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
     /* Enough tasks for every thread: split the filters when pixels are few. */
+    const int threads = threads_for(e);
     int64_t units = e->batch * groups * tiles, split = 1;
-    if (e->threads > 1 && units < 4 * e->threads) split = (4 * e->threads + units - 1) / units;
+    if (threads > 1 && units < 4 * threads) split = (4 * threads + units - 1) / units;
     if (split > blocks) split = blocks;
     const int64_t tasks = units * split;
-    const int threads = tasks * k * RX_MR * tile < 65536 ? 1 : e->threads; /* tiny: no parallel region */
 
     RX_PARALLEL(threads, {
         const int64_t tid = omp_get_thread_num(), nt = omp_get_num_threads();

@@ -184,8 +184,9 @@ def _compact_layers(model):
 
 # -- safetensors --------------------------------------------------------------
 
-def write_safetensors(path, tensors):
-    """tensors: list of (name, array), written as F32 in this order."""
+def write_safetensors(path, tensors, metadata=None):
+    """tensors: list of (name, array), written as F32 in this order;
+    metadata: an optional {key: value} "__metadata__" (values as strings)."""
     header, offset, arrays = {}, 0, []
     for name, arr in tensors:
         a = np.ascontiguousarray(arr, dtype="<f4")
@@ -193,6 +194,8 @@ def write_safetensors(path, tensors):
                         "data_offsets": [offset, offset + a.nbytes]}
         arrays.append(a)
         offset += a.nbytes
+    if metadata:
+        header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
     h = json.dumps(header, separators=(",", ":")).encode("utf-8")
     h += b" " * (-len(h) % 8)
     tmp = Path(str(path) + ".tmp")
@@ -208,8 +211,9 @@ _DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8", "I32": "<i4",
            "I8": "i1", "I16": "<i2", "BOOL": "?"}
 
 
-def read_safetensors(path):
-    """{name: numpy array}. BF16 is widened to float32."""
+def read_safetensors(path, metadata=False):
+    """{name: numpy array}, and with metadata=True also the file's
+    "__metadata__" ({} when it has none). BF16 is widened to float32."""
     blob = Path(path).read_bytes()
     if len(blob) < 8:
         raise ConvertError(f"{path}: too short for a safetensors file")
@@ -217,7 +221,7 @@ def read_safetensors(path):
     if 8 + n > len(blob):
         raise ConvertError(f"{path}: header length {n} is past the end of the file")
     header = json.loads(blob[8:8 + n].decode("utf-8"))
-    header.pop("__metadata__", None)
+    meta = header.pop("__metadata__", {})
     data = blob[8 + n:]
     out = {}
     for name, info in header.items():
@@ -230,7 +234,7 @@ def read_safetensors(path):
         else:
             raise ConvertError(f"{path}: tensor {name!r} has unsupported dtype {info['dtype']}")
         out[name] = arr.reshape(info["shape"]).copy()
-    return out
+    return (out, meta) if metadata else out
 
 
 # -- preprocessing options ----------------------------------------------------

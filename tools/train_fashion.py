@@ -50,7 +50,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 # On a machine shared with other work, OpenMP threads that spin while they
@@ -63,10 +62,8 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-try:
-    from PIL import Image
-except ImportError:  # pragma: no cover - fallback when python3-pil is absent
-    Image = None
+from mnist_common import log, numpy_forward, read_png_gray, sha256_file, update_readme, write_png_gray  # noqa: E402
+from rectify_import import read_safetensors, write_safetensors  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "models" / "fashion-vgg"
@@ -114,8 +111,6 @@ README_BEGIN = "<!-- fashion-vgg:begin -->"
 README_END = "<!-- fashion-vgg:end -->"
 
 
-def log(msg):
-    print(msg, flush=True)
 
 
 class Interrupted(Exception):
@@ -130,12 +125,6 @@ def _on_sigterm(signum, frame):  # turn SIGTERM into a clean stop, as Ctrl-C
 # Data
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_idx(path, magic, count):
@@ -307,147 +296,24 @@ def model_json(test_accuracy, batchnorm=False):
 # safetensors (as in tools/train_mnist.py)
 
 
-def write_safetensors(path, tensors, metadata=None):
-    """tensors: list of (name, float32 numpy array). F32 little-endian."""
-    header, blobs, offset = {}, [], 0
-    for name, arr in tensors:
-        data = np.ascontiguousarray(arr, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    if metadata:
-        header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
-    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hjson += b" " * (-len(hjson) % 8)
-    tmp = Path(str(path) + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(hjson)))
-        f.write(hjson)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
 
 
-def read_safetensors(path):
-    """Return ({name: float32 array}, metadata) with strict checks."""
-    blob = Path(path).read_bytes()
-    (n,) = struct.unpack_from("<Q", blob, 0)
-    if n % 8 or 8 + n > len(blob):
-        raise ValueError(f"bad header length {n}")
-    header = json.loads(blob[8:8 + n].decode("utf-8"))
-    data = memoryview(blob)[8 + n:]
-    meta = header.pop("__metadata__", {})
-    out, spans = {}, []
-    for name, info in header.items():
-        if info["dtype"] != "F32":
-            raise ValueError(f"{name}: dtype {info['dtype']}")
-        b, e = info["data_offsets"]
-        shape = tuple(info["shape"])
-        if e - b != 4 * int(np.prod(shape)) or e > len(data):
-            raise ValueError(f"{name}: bad data_offsets {b},{e}")
-        spans.append((b, e))
-        out[name] = np.frombuffer(data[b:e], dtype="<f4").reshape(shape).copy()
-    spans.sort()
-    if spans[0][0] != 0 or spans[-1][1] != len(data) or \
-            any(spans[i][1] != spans[i + 1][0] for i in range(len(spans) - 1)):
-        raise ValueError("tensor data is not contiguous / does not cover the data section")
-    return out, meta
 
 
 # --------------------------------------------------------------------------
 # PNG (8-bit grayscale, as in tools/train_mnist.py)
 
 
-def png_chunk(kind, data):
-    return struct.pack(">I", len(data)) + kind + data + \
-        struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
 
 
-def write_png_gray(path, img):
-    img = np.ascontiguousarray(img, dtype=np.uint8)
-    if Image is not None:
-        Image.fromarray(img, mode="L").save(path, format="PNG")
-        return
-    h, w = img.shape
-    raw = b"".join(b"\x00" + img[y].tobytes() for y in range(h))
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n")
-        f.write(png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)))
-        f.write(png_chunk(b"IDAT", zlib.compress(raw, 9)))
-        f.write(png_chunk(b"IEND", b""))
 
 
-def read_png_gray(path):
-    if Image is not None:
-        with Image.open(path) as im:
-            if im.mode != "L":
-                raise ValueError(f"{path}: mode {im.mode}, expected L")
-            return np.asarray(im, dtype=np.uint8).copy()
-    blob = Path(path).read_bytes()
-    pos, idat, w, h = 8, b"", 0, 0
-    while pos < len(blob):
-        (n,) = struct.unpack_from(">I", blob, pos)
-        kind, data = blob[pos + 4:pos + 8], blob[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            w, h, depth, ctype = struct.unpack_from(">IIBB", data)
-            if depth != 8 or ctype != 0:
-                raise ValueError(f"{path}: not 8-bit grayscale")
-        elif kind == b"IDAT":
-            idat += data
-        pos += 12 + n
-    raw = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(h, w + 1)
-    if raw[:, 0].any():
-        raise ValueError(f"{path}: PNG filters other than 0 are not supported without PIL")
-    return raw[:, 1:].copy()
 
 
 # --------------------------------------------------------------------------
 # Independent numpy forward pass from model.json + weights.safetensors
 
 
-def numpy_forward(folder, images_u8, chunk=25):
-    """Run the model folder on uint8 [N,28,28] images with numpy (float64 sums
-    of the float32 inputs and weights); return the model output prob [N,10]."""
-    spec = json.loads((Path(folder) / "model.json").read_text())
-    weights, _ = read_safetensors(Path(folder) / spec["weights"])
-    pre = spec["input"]["preprocess"]
-    outs = []
-    for s in range(0, len(images_u8), chunk):
-        x = (images_u8[s:s + chunk].astype(np.float32) * np.float32(pre["scale"])
-             - np.float32(pre["mean"][0])) / np.float32(pre["std"][0])
-        x = x[:, None].astype(np.float64)
-        for layer in spec["layers"]:
-            op, name = layer["op"], layer["name"]
-            if op == "conv":
-                w = weights[name + ".weight"].astype(np.float64)
-                b = weights[name + ".bias"].astype(np.float64)
-                p, k = layer.get("padding", 0), layer["kernel"]
-                xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-                n, c, hh, ww = xp.shape
-                oh, ow = hh - k + 1, ww - k + 1
-                cols = np.empty((n, c, k, k, oh, ow))
-                for i in range(k):
-                    for j in range(k):
-                        cols[:, :, i, j] = xp[:, :, i:i + oh, j:j + ow]
-                x = np.einsum("ncijhw,ocij->nohw", cols, w, optimize=True) + b[None, :, None, None]
-            elif op == "relu":
-                x = np.maximum(x, 0)
-            elif op == "maxpool":
-                k = layer["kernel"]
-                n, c, hh, ww = x.shape
-                x = x[:, :, :hh // k * k, :ww // k * k].reshape(n, c, hh // k, k, ww // k, k).max(axis=(3, 5))
-            elif op == "flatten":
-                x = x.reshape(x.shape[0], -1)
-            elif op == "dense":
-                x = x @ weights[name + ".weight"].astype(np.float64).T + weights[name + ".bias"]
-            elif op == "softmax":
-                e = np.exp(x - x.max(axis=1, keepdims=True))
-                x = e / e.sum(axis=1, keepdims=True)
-            else:
-                raise ValueError(f"unsupported op {op}")
-        outs.append(x)
-    return np.concatenate(outs)
 
 
 def rel_diff(a, b):
@@ -549,7 +415,7 @@ def train(args, x_train, y_train, x_test, y_test):
 
 def load_model_from_folder(folder):
     """The shipped (folded) weights as a FashionVGG without batch norm."""
-    weights, meta = read_safetensors(Path(folder) / "weights.safetensors")
+    weights, meta = read_safetensors(Path(folder) / "weights.safetensors", metadata=True)
     model = FashionVGG(batchnorm=False)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
     return model.to(memory_format=torch.channels_last).eval(), meta
@@ -634,19 +500,6 @@ def export_quiet(folder, x_test, y_test, n):
         write_png_gray(folder / str(y_test[i]) / f"{i:04d}.png", x_test[i])
 
 
-def update_readme(path, section):
-    path = Path(path)
-    text = path.read_text() if path.exists() else "# Shipped models\n"
-    block = f"{README_BEGIN}\n{section.rstrip()}\n{README_END}\n"
-    if README_BEGIN in text and README_END in text:
-        head, rest = text.split(README_BEGIN, 1)
-        tail = rest.split(README_END, 1)[1].lstrip("\n")
-        text = head + block + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def fmt_pct(x):
@@ -987,7 +840,7 @@ def main():
     for d, fname, j, _, _ in samples:
         write_png_gray(out / "samples" / fname, x_test[j])
 
-    weights, _ = read_safetensors(out / "weights.safetensors")
+    weights = read_safetensors(out / "weights.safetensors")
     if sorted(weights) != sorted(n for n, _ in TENSORS) or \
             any(weights[n].shape != s or not np.array_equal(weights[n], folded[n]) for n, s in TENSORS):
         sys.exit("error: weights.safetensors does not read back identically")
@@ -1021,8 +874,8 @@ def write_readme(args, out, meta, samples, checks, x_test, y_test, model, png_ac
             log(f"  sparsity {name:6s} trained {t * 100:5.1f}%  He-init {h * 100:5.1f}%")
     meta.setdefault("total_seconds", "?")
     n_params = sum(int(np.prod(s)) for _, s in TENSORS)
-    update_readme(readme, readme_section(meta, n_params, samples,
-                                         sha256_file(out / "weights.safetensors"), sp, checks))
+    section = readme_section(meta, n_params, samples, sha256_file(out / "weights.safetensors"), sp, checks)
+    update_readme(readme, section, README_BEGIN, README_END)
     log(f"wrote the fashion-vgg section of {readme}")
 
 

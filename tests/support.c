@@ -20,6 +20,13 @@ float rng_float(rng *r, float lo, float hi)
     return lo + (hi - lo) * (float)((rng_next(r) >> 40) / (double)(1ull << 24));
 }
 
+float *random_floats(rng *r, int64_t n, float lo, float hi)
+{
+    float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+    for (int64_t i = 0; i < n; i++) p[i] = rng_float(r, lo, hi);
+    return p;
+}
+
 unsigned char *st_build(const ttensor *t, int n, size_t *size)
 {
     char header[65536];

@@ -13,6 +13,8 @@ typedef struct rng { uint64_t s; } rng;
 uint64_t rng_next(rng *r);
 int rng_int(rng *r, int lo, int hi);            /* inclusive */
 float rng_float(rng *r, float lo, float hi);
+/* n uniform floats in [lo, hi), malloc'd (at least one). */
+float *random_floats(rng *r, int64_t n, float lo, float hi);
 
 typedef struct ttensor {
     const char *name;

@@ -8,41 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_runs.h"
 #include "support.h"
 
-#define TOLERANCE 1e-5
 #define JSON_SIZE 8192
-
-static float *random_floats(rng *r, int64_t n, float lo, float hi)
-{
-    float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
-    for (int64_t i = 0; i < n; i++) p[i] = rng_float(r, lo, hi);
-    return p;
-}
-
-/* Output 0 with batch 1 and 2 (the batch repeats the input) on 1 and 2
-   threads, each sample within TOLERANCE of `want`. */
-static void check_runs(const rectify_model *m, const float *in, int64_t in_n, const double *want,
-                       int64_t want_n, const char *what)
-{
-    float *in2 = malloc((size_t)in_n * 2 * sizeof *in2);
-    for (int64_t i = 0; i < in_n; i++) in2[i] = in2[in_n + i] = in[i];
-    for (int threads = 1; threads <= 2; threads++)
-        for (int batch = 1; batch <= 2; batch++) {
-            int64_t count = 0;
-            float *got = run_model(m, batch == 1 ? in : in2, batch, threads, &count);
-            cr_assert_not_null(got, "%s: run failed", what);
-            cr_assert_eq(count, want_n * batch, "%s: %lld outputs, want %lld", what, (long long)count,
-                         (long long)(want_n * batch));
-            for (int b = 0; b < batch; b++) {
-                double e = rel_error(got + b * want_n, want, want_n);
-                cr_assert(e <= TOLERANCE, "%s (threads %d, batch %d, sample %d): relative error %g", what,
-                          threads, batch, b, e);
-            }
-            free(got);
-        }
-    free(in2);
-}
 
 /* A branch of the test graphs: either the model input itself or a conv
    (rank 3) / dense (rank 1) of it, with its reference output. */

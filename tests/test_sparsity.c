@@ -12,13 +12,6 @@
 
 #include "support.h"
 
-static float *random_floats(rng *r, int64_t n, float lo, float hi)
-{
-    float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
-    for (int64_t i = 0; i < n; i++) p[i] = rng_float(r, lo, hi);
-    return p;
-}
-
 /* One activation layer on a random input of rank 1 or 3; every output within
    a relative 1e-6 (plus 1e-7 absolute) of the double reference. */
 static void activation_case(const char *op, const char *extra, double (*ref)(double, double), double slope)

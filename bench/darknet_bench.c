@@ -23,41 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* The process's peak resident set: VmHWM of /proc/self/status (this program
-   image only). getrusage's ru_maxrss is reported too, but on Linux it keeps
-   the high-water mark of the process before execve, i.e. of the parent that
-   forked it (a Python harness: tens of MiB), so it overstates small runs. */
-static long long vm_hwm_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0) { kb = atoll(line + 6); break; }
-    fclose(f);
-    return kb < 0 ? -1 : kb * 1024;
-}
-
-static double process_cpu(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 static int write_f32(const char *path, const float *v, int n)
 {

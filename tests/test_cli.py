@@ -1258,6 +1258,43 @@ def model_json_path_relative():
     expect(a == b and len(a["images"]) == 2, "relative model.json path and folder differ")
 
 
+# ---- pack -------------------------------------------------------------------------
+
+@check
+def pack_then_run_matches():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mnist.rxpack")
+        doc = json_of("pack", MNIST, "-o", path)
+        expect(doc["verified"] is True and doc["bytes"] == os.path.getsize(path) and doc["output"] == path,
+               "pack --json: %r" % doc)
+        expect(listing(tmp) == ["mnist.rxpack"], "folder holds %s" % listing(tmp))
+        with open(path, "rb") as f:
+            expect(f.read(8) == b"RXPACK\r\n", "not a packed file")
+        plain = json_of("run", MNIST, *SAMPLES, "--sparsity")
+        packed = json_of("run", MNIST, "--weights", path, *SAMPLES, "--sparsity")
+        expect(plain["images"] == packed["images"], "run differs with the packed weights")
+        r = succeeds("pack", MNIST, "-o", path)
+        for text in ("Packed", "Load, packed:", "bit for bit", "--weights " + path):
+            expect(text in r.out, "%r missing: %s" % (text, r.describe()))
+
+
+@check
+def pack_errors():
+    fails(USAGE, "pack", MNIST, names="-o FILE")
+    fails(USAGE, "pack", names="MODEL")
+    fails(RUNTIME, "pack", MNIST, "-o", "/nonexistent-dir/x.rxpack", names="/nonexistent-dir/x.rxpack")
+    with temp_model() as folder:  # graph only: nothing to pack
+        fails(RUNTIME, "pack", folder, "-o", os.path.join(folder, "x.rxpack"), names="weights.safetensors")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mnist.rxpack")
+        succeeds("pack", MNIST, "-o", path)
+        fails(RUNTIME, "run", os.path.join(MODELS, "fashion-vgg"), "--weights", path, SAMPLES[0],
+              names="packed for a model of")
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) - 4096)
+        fails(RUNTIME, "run", MNIST, "--weights", path, SAMPLES[0], names="cut or grown")
+
+
 # ---- main ---------------------------------------------------------------------------
 
 def main():

@@ -56,7 +56,8 @@ typedef struct rx_layer {
     int tensor_first, tensor_count; /* its weight tensors in model->tensors */
     int buffer;                     /* activation buffer it writes */
     bool in_place;                  /* that buffer is its first input's */
-    float *packed;                  /* weights repacked by op->prepare */
+    float *packed;                  /* weights repacked by op->prepare, or in a packed file */
+    void *packed_block;             /* the allocation holding them (NULL: in the packed file) */
     float sparse_from;              /* dense: input sparsity from which zeros are skipped (> 1: never) */
     int winograd;                   /* conv: Winograd F(t x t, 3x3) with tile t (2 or 4); 0: direct */
     int json_index;                 /* position in model.json's "layers" */
@@ -151,7 +152,9 @@ struct rectify_model {
     int64_t max_scratch;      /* floats per thread */
     /* weights */
     bool graph_only;
-    rx_blob weights;           /* the safetensors file */
+    bool allow_nonfinite;      /* loaded with rectify_load_options.allow_nonfinite */
+    bool from_packed;          /* the weights came from a packed file (packed.c) */
+    rx_blob weights;           /* the safetensors or packed file */
     float *owned;              /* widened or realigned tensors */
     int64_t weight_bytes;
     int64_t held_bytes;        /* all it holds through its allocator */
@@ -196,6 +199,12 @@ static inline const float *rx_weight(const rectify_model *m, const rx_layer *l, 
 rectify_status rx_bind_weights(rectify_model *m, const char *file_label, rectify_error *err);
 /* INVALID when a bound tensor holds NaN or infinity (rectify_load_options.allow_nonfinite). */
 rectify_status rx_check_finite(const rectify_model *m, const char *file_label, rectify_error *err);
+
+/* packed.c: weights packed once, saved, and mapped at the next load. */
+bool rx_is_packed(const void *data, size_t size);
+/* Binds m->weights, a packed file: every layer's packed weights and the
+   tensors read as bound point into it. */
+rectify_status rx_bind_packed(rectify_model *m, const char *file, bool allow_nonfinite, rectify_error *err);
 
 /* plan.c */
 rectify_status rx_plan(rectify_model *m, rectify_error *err);

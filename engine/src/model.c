@@ -85,7 +85,7 @@ void rectify_model_destroy(rectify_model *m)
 {
     if (!m) return;
     rectify_allocator a = m->allocator;
-    for (int i = 0; m->layers && i < m->layer_count; i++) rx_free_aligned(&a, m->layers[i].packed);
+    for (int i = 0; m->layers && i < m->layer_count; i++) rx_free_aligned(&a, m->layers[i].packed_block);
     rx_free(&a, m->layers);
     rx_free(&a, m->outputs);
     rx_free(&a, m->tensors);
@@ -475,6 +475,21 @@ static rectify_status prepare_layers(rectify_model *m, rectify_error *err)
     return RECTIFY_OK;
 }
 
+/* m->weights, a safetensors file (checked, then packed) or a packed one. */
+static rectify_status bind_weights(rectify_model *m, const char *label, const rectify_load_options *options,
+                                   rectify_error *err)
+{
+    m->allow_nonfinite = options->allow_nonfinite;
+    rectify_status st;
+    if (rx_is_packed(m->weights.data, m->weights.size)) {
+        st = rx_bind_packed(m, label, options->allow_nonfinite, err);
+    } else {
+        st = rx_bind_weights(m, label, err);
+        if (!st && !options->allow_nonfinite) st = rx_check_finite(m, label, err);
+    }
+    return st ? st : prepare_layers(m, err);
+}
+
 /* One sample on one thread must fit RECTIFY_MAX_ACTIVATION_BYTES: a model
    that loads can run (sessions check their batch and threads again). */
 static rectify_status check_activations(const rectify_model *m, rx_ctx *c)
@@ -551,20 +566,17 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
     m->graph_only = options->graph_only;
     if (!options->graph_only) {
         if (weights) {
-            void *copy = rx_malloc(&m->allocator, weights_size);
+            /* Aligned: a packed file's data is read in place. */
+            void *copy = rx_malloc_aligned(&m->allocator, weights_size ? weights_size : 1);
             if (!copy) { st = rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory copying the weights"); goto fail; }
             memcpy(copy, weights, weights_size);
             m->weights = (rx_blob){copy, weights_size, false};
-            st = rx_bind_weights(m, "weights", err);
-            if (!st && !options->allow_nonfinite) st = rx_check_finite(m, "weights", err);
-            if (!st) st = prepare_layers(m, err);
+            st = bind_weights(m, "weights", options, err);
         } else if (dir || options->weights_path) {
             if (options->weights_path) snprintf(path, sizeof path, "%s", options->weights_path);
             else if (weights_name[0] == '/') snprintf(path, sizeof path, "%s", weights_name);
             else snprintf(path, sizeof path, "%s/%s", dir, weights_name);
-            if (!(st = rx_map_file(path, &m->weights, err))) st = rx_bind_weights(m, path, err);
-            if (!st && !options->allow_nonfinite) st = rx_check_finite(m, path, err);
-            if (!st) st = prepare_layers(m, err);
+            if (!(st = rx_map_file(path, &m->weights, err))) st = bind_weights(m, path, options, err);
         } else {
             st = rx_fail(err, RECTIFY_ERR_ARGUMENT, "no weights given (set graph_only to load the graph alone)");
         }

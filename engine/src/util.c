@@ -147,7 +147,7 @@ void rx_release_mapped(const rx_blob *blob, const void *p, size_t bytes)
 void rx_unmap(const rectify_allocator *a, rx_blob *blob)
 {
     if (blob->mapped) munmap((void *)blob->data, blob->size);
-    else if (blob->data) rx_free(a, (void *)blob->data);
+    else if (blob->data) rx_free_aligned(a, (void *)blob->data); /* rectify_model_load_memory's copy */
     memset(blob, 0, sizeof *blob);
 }
 

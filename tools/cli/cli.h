@@ -74,6 +74,7 @@ extern const cli_command cmd_summary;
 extern const cli_command cmd_init;
 extern const cli_command cmd_activations;
 extern const cli_command cmd_bench;
+extern const cli_command cmd_pack;
 
 /* --allow-nonfinite, on the commands that load weights: load_model (runner.c)
    then accepts weight tensors holding NaN or infinity. Set by main.c. */

@@ -12,7 +12,7 @@
 #define MAX_THREADS 4096
 
 static const cli_command *const commands[] = {&cmd_run, &cmd_sparsity, &cmd_summary, &cmd_init,
-                                              &cmd_activations, &cmd_bench};
+                                              &cmd_activations, &cmd_bench, &cmd_pack};
 #define COMMAND_COUNT ((int)(sizeof commands / sizeof commands[0]))
 
 static const cli_command *find_command(const char *name)

@@ -63,12 +63,16 @@ static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_s
    RECTIFY_WINOGRAD (read at load) overrides: "0" direct, "2" or "4". */
 #define RX_WINO4_MAX (16 << 20)
 
-static int winograd_tile(const rx_layer *l, const rx_shape *in)
+static bool winograd_fits(const rx_layer *l, const rx_shape *in)
 {
     const rx_window *w = &l->p.win;
-    if (!(w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && w->dh == 1 && w->dw == 1 && l->p.groups == 1 &&
-          in->d[0] >= 16 && l->p.out_channels >= 16))
-        return 0;
+    return w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && w->dh == 1 && w->dw == 1 && l->p.groups == 1 &&
+           in->d[0] >= 16 && l->p.out_channels >= 16;
+}
+
+static int winograd_tile(const rx_layer *l, const rx_shape *in)
+{
+    if (!winograd_fits(l, in)) return 0;
     const char *env = getenv("RECTIFY_WINOGRAD");
     if (env && (strcmp(env, "0") == 0 || strcmp(env, "2") == 0 || strcmp(env, "4") == 0)) return env[0] - '0';
     return 36 * in->d[0] * l->p.out_channels * (int64_t)sizeof(float) <= RX_WINO4_MAX ? 4 : 2;
@@ -92,45 +96,56 @@ static int64_t winograd_scratch(int64_t channels, int64_t filters)
 static int64_t scratch(const rx_layer *l, const rx_shape *const *in)
 {
     int64_t direct = RX_KC * RX_NR_MAX * RX_TILES;
-    if (!winograd_tile(l, in[0])) return direct;
+    /* Whichever path prepare (or a packed file) chooses. */
+    if (!winograd_fits(l, in[0])) return direct;
     int64_t wino = winograd_scratch(in[0]->d[0], l->p.out_channels);
     return wino > direct ? wino : direct;
 }
 
+static const rx_shape *input_shape(const rectify_model *m, const rx_layer *l)
+{
+    return l->inputs[0] < 0 ? &m->input : &m->layers[l->inputs[0]].out;
+}
+
 /* Weights into blocks of RX_MR filters, k-major ([k][RX_MR], zero-padded),
    per group: what the micro-kernel reads, in the order it reads it; or
-   Winograd's transformed filters. Either way the file's copy is not read
-   again: its pages are given back. */
+   Winograd's transformed filters, in blocks of the micro-kernel's nr. */
+static int64_t packed_floats(const rectify_model *m, const rx_layer *l)
+{
+    const int64_t groups = l->p.groups, filters = l->p.out_channels / groups;
+    const int64_t k = m->tensors[l->tensor_first].elements / l->p.out_channels;
+    if (l->winograd) {
+        if ((l->winograd != 2 && l->winograd != 4) || !winograd_fits(l, input_shape(m, l))) return -1;
+        const int nr = rx_gemm_select()->nr;
+        return rx_winograd_points(l->winograd) * ((l->p.out_channels + nr - 1) / nr) * (k / 9) * nr;
+    }
+    return groups * ((filters + RX_MR - 1) / RX_MR) * k * RX_MR;
+}
+
+/* Either way the file's copy is not read again: its pages are given back. */
 static rectify_status prepare(rectify_model *m, rx_layer *l, rectify_error *err)
 {
+    if (l->packed) return RECTIFY_OK; /* a packed file's, l->winograd with them */
     const rx_tensor *t = &m->tensors[l->tensor_first];
     const int64_t groups = l->p.groups, filters = l->p.out_channels / groups, k = t->elements / l->p.out_channels;
     const int64_t blocks = (filters + RX_MR - 1) / RX_MR;
-    const rx_shape *in = l->inputs[0] < 0 ? &m->input : &m->layers[l->inputs[0]].out;
-    const int tile = winograd_tile(l, in);
-    if (tile) {
-        const int nr = rx_gemm_select()->nr;
-        const int64_t channels = k / 9, fblocks = (l->p.out_channels + nr - 1) / nr;
-        l->packed = rx_malloc_aligned(&m->allocator,
-                                      (size_t)(rx_winograd_points(tile) * fblocks * channels * nr) * sizeof(float));
-        if (!l->packed) return rx_fail(err, RECTIFY_ERR_NOMEM, "layer \"%s\": out of memory packing weights", l->name);
-        rx_winograd_filters(tile, t->data, l->p.out_channels, channels, nr, l->packed);
-        l->winograd = tile;
-        rx_release_mapped(&m->weights, t->data, (size_t)t->elements * sizeof(float));
-        return RECTIFY_OK;
-    }
-    float *packed = rx_malloc_aligned(&m->allocator, (size_t)(groups * blocks * k * RX_MR) * sizeof *packed);
+    l->winograd = winograd_tile(l, input_shape(m, l));
+    float *packed = rx_malloc_aligned(&m->allocator, (size_t)packed_floats(m, l) * sizeof *packed);
     if (!packed) return rx_fail(err, RECTIFY_ERR_NOMEM, "layer \"%s\": out of memory packing weights", l->name);
-    for (int64_t g = 0; g < groups; g++)
-        for (int64_t b = 0; b < blocks; b++) {
-            float *dst = packed + (g * blocks + b) * k * RX_MR;
-            for (int64_t kk = 0; kk < k; kk++)
-                for (int i = 0; i < RX_MR; i++) {
-                    int64_t f = b * RX_MR + i;
-                    dst[kk * RX_MR + i] = f < filters ? t->data[(g * filters + f) * k + kk] : 0.0f;
-                }
-        }
-    l->packed = packed;
+    l->packed = l->packed_block = packed;
+    if (l->winograd) {
+        rx_winograd_filters(l->winograd, t->data, l->p.out_channels, k / 9, rx_gemm_select()->nr, packed);
+    } else {
+        for (int64_t g = 0; g < groups; g++)
+            for (int64_t b = 0; b < blocks; b++) {
+                float *dst = packed + (g * blocks + b) * k * RX_MR;
+                for (int64_t kk = 0; kk < k; kk++)
+                    for (int i = 0; i < RX_MR; i++) {
+                        int64_t f = b * RX_MR + i;
+                        dst[kk * RX_MR + i] = f < filters ? t->data[(g * filters + f) * k + kk] : 0.0f;
+                    }
+            }
+    }
     rx_release_mapped(&m->weights, t->data, (size_t)t->elements * sizeof(float));
     return RECTIFY_OK;
 }
@@ -255,4 +270,5 @@ static void run(const rx_exec *e)
 const rx_op rx_op_conv = {
     .name = "conv", .fields = fields, .min_inputs = 1, .max_inputs = 1,
     .parse = parse, .infer = infer, .scratch = scratch, .run = run, .prepare = prepare,
+    .packed_floats = packed_floats,
 };

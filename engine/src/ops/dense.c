@@ -88,21 +88,24 @@ static int64_t block_rows(int64_t units, int64_t b)
     return units - b * RX_BLOCK < RX_BLOCK ? units - b * RX_BLOCK : RX_BLOCK;
 }
 static int64_t block_ld(int64_t units, int64_t b) { return (block_rows(units, b) + 15) & ~(int64_t)15; }
-static const float *packed_start(const float *packed)
+static int64_t packed_floats(const rectify_model *m, const rx_layer *l)
 {
-    return (const float *)(((uintptr_t)packed + RX_PAGE - 1) & ~(uintptr_t)(RX_PAGE - 1));
+    const rx_tensor *t = &m->tensors[l->tensor_first];
+    const int64_t units = t->shape.d[0], n = t->shape.d[1], blocks = (units + RX_BLOCK - 1) / RX_BLOCK;
+    return ((blocks - 1) * RX_BLOCK + block_ld(units, blocks - 1)) * n;
 }
 
 static rectify_status prepare(rectify_model *m, rx_layer *l, rectify_error *err)
 {
     const char *mode = getenv("RECTIFY_SPARSE");
     l->sparse_from = mode && strcmp(mode, "off") == 0 ? 2.0f : 0.0f;
+    if (l->packed) return RECTIFY_OK; /* a packed file's */
     const rx_tensor *t = &m->tensors[l->tensor_first];
     const int64_t units = t->shape.d[0], n = t->shape.d[1], blocks = (units + RX_BLOCK - 1) / RX_BLOCK;
-    const int64_t floats = ((blocks - 1) * RX_BLOCK + block_ld(units, blocks - 1)) * n;
-    float *packed = rx_malloc_aligned(&m->allocator, (size_t)floats * sizeof *packed + RX_PAGE);
-    if (!packed) return rx_fail(err, RECTIFY_ERR_NOMEM, "layer \"%s\": out of memory packing weights", l->name);
-    float *wt = (float *)packed_start(packed);
+    unsigned char *block = rx_malloc_aligned(&m->allocator, (size_t)packed_floats(m, l) * sizeof(float) + RX_PAGE);
+    if (!block) return rx_fail(err, RECTIFY_ERR_NOMEM, "layer \"%s\": out of memory packing weights", l->name);
+    /* The packed weights start on a page (a packed file keeps them there). */
+    float *wt = (float *)(((uintptr_t)block + RX_PAGE - 1) & ~(uintptr_t)(RX_PAGE - 1));
     /* rx_check_finite has read all weights: those of the dense layers packed
        after this one are resident too. Their pages go back now (each layer
        reads its own again when packed), so that packing this one adds one
@@ -132,7 +135,8 @@ static rectify_status prepare(rectify_model *m, rx_layer *l, rectify_error *err)
     }
     /* The pages the blocks shared at their edges. */
     rx_release_mapped(&m->weights, t->data, (size_t)(units * n) * sizeof *t->data);
-    l->packed = packed;
+    l->packed = wt;
+    l->packed_block = block;
     return RECTIFY_OK;
 }
 
@@ -148,7 +152,7 @@ static void run(const rx_exec *e)
     const rx_layer *l = e->layer;
     const int64_t n = e->in_shape[0]->d[0], units = l->p.units;
     const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
-    const float *wt = packed_start(l->packed);
+    const float *wt = l->packed;
     const rx_gemv_kernel gemv = rx_gemm_select()->gemv;
     const int threads = units * n < 65536 ? 1 : e->threads;
     /* One contiguous range of outputs per thread, in multiples of 16. */
@@ -176,4 +180,5 @@ static void run(const rx_exec *e)
 const rx_op rx_op_dense = {
     .name = "dense", .fields = fields, .min_inputs = 1, .max_inputs = 1,
     .parse = parse, .infer = infer, .scratch = scratch, .run = run, .prepare = prepare,
+    .packed_floats = packed_floats,
 };

@@ -36,8 +36,16 @@ typedef struct rx_op {
     /* Scratch floats per thread (NULL: none). */
     int64_t (*scratch)(const rx_layer *l, const rx_shape *const *in);
     void (*run)(const rx_exec *e);
-    /* Once the weights are bound: repack them for the kernel (NULL: none). */
+    /* Once the weights are bound: make the layer's kernel choices and pack
+       its first tensor (the weights) into l->packed for the kernel, as
+       packed_floats floats; later tensors (the bias) are read as bound.
+       When l->packed is set already (a packed file, packed.c, with the
+       choices it was packed with), only the choices not stored there are
+       made. NULL: the op has no weights to pack. */
     rectify_status (*prepare)(rectify_model *m, rx_layer *l, rectify_error *err);
+    /* Floats of the packed weights for the layer's choices (l->winograd),
+       or -1 when those choices are not valid for the layer. */
+    int64_t (*packed_floats)(const rectify_model *m, const rx_layer *l);
 } rx_op;
 
 const rx_op *rx_find_op(const char *name);

@@ -4,7 +4,7 @@
  *
  *   bench_rectify MODEL [--weights FILE] [--threads N] [--warmup W]
  *                 [--repeats R] [--max-repeats M] [--min-seconds S]
- *                 [--input FILE] [--dump PREFIX]
+ *                 [--input FILE] [--dump PREFIX] [--stats-cost]
  *
  * What it does, in order:
  *   1. rectify_model_load (timed: "load_ms"), rectify_session_create with N
@@ -17,7 +17,12 @@
  *      layer's last-run seconds from rectify_session_layer_stats;
  *   5. with --dump PREFIX, one more (untimed) run with an observer that keeps
  *      the output of the model and the input of a final softmax (the logits),
- *      written as raw float32 to PREFIX.out.f32 and PREFIX.logits.f32.
+ *      written as raw float32 to PREFIX.out.f32 and PREFIX.logits.f32;
+ *   6. with --stats-cost, what the sparsity statistics cost: as many more
+ *      runs, alternately with them off (rectify_session_set_statistics) and
+ *      on, in this one process (the same code, memory and placement: two
+ *      builds differ by more than 1% in code layout alone), the pairs'
+ *      order swapped every pair.
  *
  * The input is the raw float32 file given by --input (input_size floats), or
  * else uniform values in [-1, 1) from a fixed seed.
@@ -28,7 +33,9 @@
  * "gflops" (2 x MACs / median), "weight_bytes", "peak_rss_bytes" (the
  * process's peak resident memory up to the end of timing: VmHWM, see
  * vm_hwm_bytes), "ru_maxrss_bytes" (getrusage), "layers": [{"index", "name",
- * "op", "macs", "params", "median_ms", "min_ms", "zeros", "elements"}], "layer_sum_ms"}.
+ * "op", "macs", "params", "median_ms", "min_ms", "zeros", "elements"}], "layer_sum_ms",
+ * with --stats-cost "stats_cost": {"pairs", "median_on_ms", "median_off_ms",
+ * "ratio" (median on / median off), "median_pair_ratio"}}.
  */
 #define _GNU_SOURCE
 #include <rectify.h>
@@ -69,7 +76,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: bench_rectify MODEL [--weights FILE] [--threads N] [--warmup W]\n"
             "                     [--repeats R] [--max-repeats M] [--min-seconds S]\n"
-            "                     [--input FILE] [--dump PREFIX]\n");
+            "                     [--input FILE] [--dump PREFIX] [--stats-cost]\n");
     return 2;
 }
 
@@ -103,7 +110,7 @@ static int write_f32(const char *path, const float *v, int64_t n)
 int main(int argc, char **argv)
 {
     const char *model_path = NULL, *weights = NULL, *input_path = NULL, *dump = NULL;
-    int threads = 1, warmup = 2, repeats = 5, max_repeats = 1000;
+    int threads = 1, warmup = 2, repeats = 5, max_repeats = 1000, stats_cost = 0;
     double min_seconds = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -116,6 +123,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--min-seconds") && v) { min_seconds = atof(v); i++; }
         else if (!strcmp(a, "--input") && v) { input_path = v; i++; }
         else if (!strcmp(a, "--dump") && v) { dump = v; i++; }
+        else if (!strcmp(a, "--stats-cost")) stats_cost = 1;
         else if (a[0] == '-') return usage();
         else if (!model_path) model_path = a;
         else return usage();
@@ -260,6 +268,31 @@ int main(int argc, char **argv)
                (long long)st.elements);
     }
     printf("\n  ],\n  \"layer_sum_ms\": %.4f", layer_sum * 1e3);
+
+    if (stats_cost) {
+        double *on = times, *off = cpu_times, *pair = layer_t; /* reused */
+        int pairs = 0;
+        start = now();
+        while (pairs < max_repeats && (pairs < repeats || now() - start < min_seconds)) {
+            for (int k = 0; k < 2; k++) {
+                int enabled = (k + pairs) % 2;
+                rectify_session_set_statistics(session, enabled);
+                double a = now();
+                if (rectify_session_run(session, input, n_in, &err) != RECTIFY_OK) {
+                    fprintf(stderr, "bench_rectify: %s\n", err.message);
+                    return 1;
+                }
+                (enabled ? on : off)[pairs] = now() - a;
+            }
+            pair[pairs] = on[pairs] / off[pairs];
+            pairs++;
+        }
+        rectify_session_set_statistics(session, 1);
+        double mon = median(on, pairs, tmp), moff = median(off, pairs, tmp);
+        printf(",\n  \"stats_cost\": {\"pairs\": %d, \"median_on_ms\": %.5f, \"median_off_ms\": %.5f, "
+               "\"ratio\": %.4f, \"median_pair_ratio\": %.4f}",
+               pairs, mon * 1e3, moff * 1e3, mon / moff, median(pair, pairs, tmp));
+    }
 
     if (dump) {
         /* the logits: the input of a softmax that is output 0, if any */

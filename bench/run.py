@@ -337,12 +337,14 @@ def rectify_table(results):
         speedup = f"{t1[r['net']] / e['median_ms']:.2f}x" if r["net"] in t1 else "-"
         wb = e.get("weight_file_bytes") or e.get("weight_bytes") or 0
         rss = e.get("peak_rss_bytes", 0)
+        p = e.get("packed") or {}
         rows.append([r["net"], r["threads"], fmt_ms(e.get("load_ms")), fmt_ms(e.get("first_run_ms")),
+                     fmt_ms(p.get("load_ms")), fmt_ms(p.get("first_run_ms")),
                      fmt_ms(e["median_ms"]), speedup, e.get("runs"), f"{rss / 2**20:.1f}",
                      f"{wb / 2**20:.1f}", f"{rss / wb:.2f}" if wb else "-",
                      fmt_ms(e.get("layer_sum_ms"))])
-    return table(["net", "T", "load ms", "first run ms", "median ms", "speed-up vs T=1", "runs",
-                  "peak RSS MiB",
+    return table(["net", "T", "load ms", "first run ms", "packed: load ms", "packed: first run ms",
+                  "median ms", "speed-up vs T=1", "runs", "peak RSS MiB",
                   "weights MiB", "RSS / weights", "sum of layers ms"], rows)
 
 
@@ -493,6 +495,13 @@ def main():
             subprocess.run([rectify, "init", folder, "-o", wfile, "--seed", "1"], check=True,
                            stdout=subprocess.DEVNULL)
             wbytes = os.path.getsize(wfile)
+            pfile = os.path.join(work, f"{net}.rxpack")
+            if "rectify" in engines:
+                # the same weights packed for this CPU: the load that maps
+                # instead of packing (`rectify pack`), measured beside
+                log(f"[{net}] rectify pack -> {pfile}")
+                subprocess.run([rectify, "pack", folder, "--weights", wfile, "-o", pfile], check=True,
+                               stdout=subprocess.DEVNULL)
             C, H, W = spec["input"]["shape"]
             inp = os.path.join(work, f"{net}.input.f32")
             np.random.default_rng(0).uniform(-1, 1, C * H * W).astype(np.float32).tofile(inp)
@@ -547,6 +556,14 @@ def main():
                     e["weight_file_bytes"] = wbytes
                     if doc and torch_doc:
                         e["diff_vs_torch"] = compare(base + ".rectify", torch_ref)
+                    # load and first run from the packed file (a few runs:
+                    # the steady state is the same kernels on the same layouts)
+                    cmd = [bench, folder, "--weights", pfile, "--threads", str(T), "--input", inp,
+                           "--warmup", "1", "--repeats", "3", "--min-seconds", "0"]
+                    pdoc, pinfo = run_json(cmd, "rectify packed", quiet_wait=qw)
+                    e["packed"] = {k: (pdoc or {}).get(k) for k in
+                                   ("load_ms", "first_run_ms", "median_ms", "peak_rss_bytes")}
+                    e["packed"].update(pinfo, file_bytes=os.path.getsize(pfile))
                     res["engines"]["rectify"] = e
                 if "darknet" in engines and T == 1 and darknet and dk_cfg:
                     log(f"[{net} T={T}] darknet")

@@ -163,8 +163,9 @@ static int observe_nothing(void *user, int layer, const rectify_tensor *out)
 
 /* A ReLU counts its input's zeros for the layer before it (the session's
    own count pass is skipped), except with an observer: both ways, both
-   thread counts, exactly the reference's counts. */
-static void zeros_case(int threads, bool observe)
+   thread counts, exactly the reference's counts. With `off`, each image
+   also runs with the statistics off: the same outputs, nothing counted. */
+static void zeros_case(int threads, bool observe, bool off)
 {
     rng r = {31};
     const int c = 3, h = 11, w = 9, cout = 5, units = 7;
@@ -221,6 +222,17 @@ static void zeros_case(int threads, bool observe)
         ref_dense(poolf, (int)flat, dw, db, units, dense);
         for (int u = 0; u < units; u++) want[4] += dense[u] == 0, want[5] += !(dense[u] > 0);
         cr_assert_eq(rectify_session_run(s, in, (size_t)c * h * w, &err), RECTIFY_OK, "%s", err.message);
+        if (off) {
+            rectify_tensor on_out, off_out;
+            float counted[7];
+            cr_assert_eq(rectify_session_output(s, 0, &on_out), RECTIFY_OK);
+            memcpy(counted, on_out.data, sizeof counted);
+            rectify_session_set_statistics(s, 0);
+            cr_assert_eq(rectify_session_run(s, in, (size_t)c * h * w, &err), RECTIFY_OK, "%s", err.message);
+            rectify_session_set_statistics(s, 1);
+            cr_assert_eq(rectify_session_output(s, 0, &off_out), RECTIFY_OK);
+            cr_assert(memcmp(counted, off_out.data, sizeof counted) == 0, "statistics off changed the outputs");
+        }
         free(in), free(conv), free(relu), free(pool), free(poolf);
     }
     const char *names[] = {"c", "r", "p", "f", "d", "r2"};
@@ -242,15 +254,17 @@ static void zeros_case(int threads, bool observe)
     int64_t zeros[8];
     rectify_session_channel_zeros(s, 1, zeros, 8);
     cr_assert_eq(zeros[4], (int64_t)images * oh * ow);
-    cr_assert_eq(observed, observe ? images * 6 : 0);
+    cr_assert_eq(observed, observe ? images * 6 * (off ? 2 : 1) : 0);
     rectify_session_destroy(s);
     rectify_model_destroy(m);
     free(cw), free(cb), free(dw), free(db);
 }
 
-Test(zeros, conv_relu_pool_dense_counts_match_reference_per_layer_and_channel) { zeros_case(1, false); }
-Test(zeros, counts_match_on_two_threads) { zeros_case(2, false); }
-Test(zeros, counts_match_with_an_observer) { zeros_case(1, true); }
+Test(zeros, conv_relu_pool_dense_counts_match_reference_per_layer_and_channel) { zeros_case(1, false, false); }
+Test(zeros, counts_match_on_two_threads) { zeros_case(2, false, false); }
+Test(zeros, counts_match_with_an_observer) { zeros_case(1, true, false); }
+Test(zeros, statistics_off_counts_nothing_and_computes_the_same) { zeros_case(1, false, true); }
+Test(zeros, statistics_off_with_an_observer_on_two_threads) { zeros_case(2, true, true); }
 
 Test(zeros, layer_window_reports_conv_and_pool_geometry)
 {

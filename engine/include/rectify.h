@@ -403,7 +403,7 @@ typedef struct rectify_layer_stats {
     /* the last run (all samples of its batch) */
     int64_t elements;
     int64_t zeros;
-    double seconds;
+    double seconds;          /* the layer's run and the counting of its zeros */
     /* accumulated over runs since the last reset */
     int64_t total_elements;
     int64_t total_zeros;
@@ -413,6 +413,12 @@ typedef struct rectify_layer_stats {
     /* per sample sparsity (zeros / elements) across the samples seen */
     double min_sparsity, max_sparsity, sum_sparsity, sum_sparsity_sq;
 } rectify_layer_stats;
+
+/* Statistics on (the default: every run counts every layer's zeros and
+   times every layer) or off (runs record nothing; what earlier runs
+   recorded stays). Off is for measuring what they cost: bench_rectify
+   --stats-cost alternates runs with and without them. */
+RECTIFY_API void rectify_session_set_statistics(rectify_session *session, int enabled);
 
 /* Layer `layer`'s statistics, copied into *stats (all zeros before any run).
    ARGUMENT when the index is out of range. */

@@ -29,6 +29,7 @@ struct rectify_session {
     layer_totals *stats;
     rectify_observer observer;
     void *observer_user;
+    bool no_stats;             /* rectify_session_set_statistics(s, 0) */
     bool ran;
     size_t bytes;              /* held through the allocator */
 };
@@ -161,6 +162,11 @@ void rectify_session_set_threads(rectify_session *s, int threads)
     if (s) s->threads = threads > 0 ? threads : default_threads();
 }
 
+void rectify_session_set_statistics(rectify_session *s, int enabled)
+{
+    if (s) s->no_stats = !enabled;
+}
+
 void rectify_session_set_observer(rectify_session *s, rectify_observer observer, void *user)
 {
     if (!s) return;
@@ -182,18 +188,19 @@ static void count_zeros(const rectify_session *s, int index, const float *out, i
 }
 
 /* One run of a layer into its totals: counts holds batch x channels zeros. */
-static void record(rectify_session *s, int index, const int64_t *counts, double seconds)
+static void record(rectify_session *s, int index, const int64_t *counts)
 {
     const rx_layer *l = &s->model->layers[index];
     layer_totals *t = &s->stats[index];
     const int64_t channels = rx_shape_channels(&l->out), plane = rx_shape_plane(&l->out);
     const int64_t per_sample = channels * plane;
-    int64_t zeros = 0;
+    int64_t zeros = 0, *restrict channel_zeros = t->channel_zeros;
     for (int64_t b = 0; b < s->batch; b++) {
+        const int64_t *restrict sample = counts + b * channels;
         int64_t z = 0;
-        for (int64_t c = 0; c < channels; c++) {
-            z += counts[b * channels + c];
-            t->channel_zeros[c] += counts[b * channels + c];
+        for (int64_t c = 0; c < channels; c++) { /* vectorised: the arrays do not overlap */
+            z += sample[c];
+            channel_zeros[c] += sample[c];
         }
         double sparsity = (double)z / (double)per_sample;
         if (sparsity < t->s.min_sparsity) t->s.min_sparsity = sparsity;
@@ -204,12 +211,16 @@ static void record(rectify_session *s, int index, const int64_t *counts, double 
     }
     t->s.elements = per_sample * s->batch;
     t->s.zeros = zeros;
-    t->s.seconds = seconds;
     t->s.total_elements += t->s.elements;
     t->s.total_zeros += zeros;
-    t->s.total_seconds += seconds;
     t->s.runs++;
     t->s.samples += s->batch;
+}
+
+static void record_time(rectify_session *s, int index, double seconds)
+{
+    s->stats[index].s.seconds = seconds;
+    s->stats[index].s.total_seconds += seconds;
 }
 
 /* Whether layer i's zeros can wait for the next layer to count them as it
@@ -248,34 +259,42 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
     memcpy(s->buffers[m->input_buffer], input, want * sizeof *input);
     int64_t *counts = s->sample_channel, *held = s->sample_channel + s->count_stride;
     int deferred = -1; /* a layer whose zeros the next one counts */
-    double deferred_seconds = 0;
+    /* One clock read per layer (30 ns here, 13 of them 1.5% of LeNet-5): a
+       layer's time runs from the end of the previous one's to the end of
+       its own counting. */
+    double t0 = omp_get_wtime();
     for (int i = 0; i < m->layer_count; i++) {
         const rx_layer *l = &m->layers[i];
         rx_exec e = {.model = m, .layer = l, .out = s->buffers[l->buffer], .batch = s->batch,
                      .threads = s->threads, .scratch = s->scratch,
-                     .zeros = l->op->counts_zeros ? counts : NULL, .in_zeros = deferred >= 0 ? held : NULL};
+                     .zeros = l->op->counts_zeros && !s->no_stats ? counts : NULL,
+                     .in_zeros = deferred >= 0 ? held : NULL};
         for (int k = 0; k < l->input_count; k++) {
             int in = l->inputs[k];
             e.in[k] = s->buffers[in < 0 ? m->input_buffer : m->layers[in].buffer];
             e.in_shape[k] = in < 0 ? &m->input : &m->layers[in].out;
         }
-        double t0 = omp_get_wtime();
         l->op->run(&e);
-        double seconds = omp_get_wtime() - t0;
-        if (deferred >= 0) record(s, deferred, held, deferred_seconds), deferred = -1;
+        if (s->no_stats) goto observe;
+        if (deferred >= 0) record(s, deferred, held), deferred = -1;
         if (l->op->counts_zeros) {
-            record(s, i, counts, seconds);
+            record(s, i, counts);
         } else if (counted_by_next(s, i)) {
-            deferred = i, deferred_seconds = seconds;
+            deferred = i;
         } else {
             count_zeros(s, i, e.out, counts);
-            record(s, i, counts, seconds);
+            record(s, i, counts);
         }
+        const double t1 = omp_get_wtime();
+        record_time(s, i, t1 - t0);
+        t0 = t1;
+    observe:
         if (s->observer) {
             rectify_tensor v;
             make_view(s, &l->out, e.out, &v);
             if (s->observer(s->observer_user, i, &v))
                 return rx_fail(err, RECTIFY_ERR_ARGUMENT, "the observer stopped the run after layer \"%s\"", l->name);
+            t0 = omp_get_wtime(); /* the observer's time is nobody's */
         }
     }
     s->ran = true;

@@ -38,6 +38,21 @@ void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *coun
 RX_MULTIVERSION
 void rx_relu_count(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros, int64_t *in_zeros)
 {
+    if (!zeros) { /* statistics off */
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < planes * plane; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        return;
+    }
+    if (plane == 1) { /* dense layers: a channel is one value, counted without a loop per channel */
+        #pragma GCC ivdep
+        for (int64_t p = 0; p < planes; p++) {
+            const float v = x[p], r = v > 0.0f ? v : 0.0f;
+            if (in_zeros) in_zeros[p] = v == 0.0f;
+            zeros[p] = r == 0.0f;
+            y[p] = r;
+        }
+        return;
+    }
     for (int64_t p = 0; p < planes; p++) {
         const float *a = x + p * plane;
         float *b = y + p * plane;

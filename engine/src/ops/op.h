@@ -18,7 +18,8 @@ typedef struct rx_exec {
     /* Ops that count zeros (counts_zeros) fill zeros: batch x channels exact
        zeros of their output; and in_zeros when not NULL: those of input 0,
        read before an in-place op overwrites it, so that the session need not
-       read either tensor again for the statistics. */
+       read either tensor again for the statistics. Both NULL when the
+       session's statistics are off. */
     int64_t *zeros, *in_zeros;
 } rx_exec;
 

@@ -4,7 +4,7 @@
  *
  *   bench_rectify MODEL [--weights FILE] [--threads N] [--warmup W]
  *                 [--repeats R] [--max-repeats M] [--min-seconds S]
- *                 [--input FILE] [--dump PREFIX] [--stats-cost]
+ *                 [--input FILE] [--dump PREFIX] [--stats-cost[-null]]
  *
  * What it does, in order:
  *   1. rectify_model_load (timed: "load_ms"), rectify_session_create with N
@@ -22,7 +22,8 @@
  *      runs, alternately with them off (rectify_session_set_statistics) and
  *      on, in this one process (the same code, memory and placement: two
  *      builds differ by more than 1% in code layout alone), the pairs'
- *      order swapped every pair.
+ *      order swapped every pair; --stats-cost-null does the same with the
+ *      statistics on in both halves: the method's own bias and noise.
  *
  * The input is the raw float32 file given by --input (input_size floats), or
  * else uniform values in [-1, 1) from a fixed seed.
@@ -76,7 +77,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: bench_rectify MODEL [--weights FILE] [--threads N] [--warmup W]\n"
             "                     [--repeats R] [--max-repeats M] [--min-seconds S]\n"
-            "                     [--input FILE] [--dump PREFIX] [--stats-cost]\n");
+            "                     [--input FILE] [--dump PREFIX] [--stats-cost[-null]]\n");
     return 2;
 }
 
@@ -124,6 +125,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--input") && v) { input_path = v; i++; }
         else if (!strcmp(a, "--dump") && v) { dump = v; i++; }
         else if (!strcmp(a, "--stats-cost")) stats_cost = 1;
+        else if (!strcmp(a, "--stats-cost-null")) stats_cost = 2;
         else if (a[0] == '-') return usage();
         else if (!model_path) model_path = a;
         else return usage();
@@ -276,7 +278,7 @@ int main(int argc, char **argv)
         while (pairs < max_repeats && (pairs < repeats || now() - start < min_seconds)) {
             for (int k = 0; k < 2; k++) {
                 int enabled = (k + pairs) % 2;
-                rectify_session_set_statistics(session, enabled);
+                rectify_session_set_statistics(session, enabled || stats_cost == 2);
                 double a = now();
                 if (rectify_session_run(session, input, n_in, &err) != RECTIFY_OK) {
                     fprintf(stderr, "bench_rectify: %s\n", err.message);

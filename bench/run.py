@@ -424,6 +424,10 @@ def main():
                     help="do not apt-get install darknet when it is missing")
     ap.add_argument("--peak-json", help="reuse a bench/peak JSON instead of measuring")
     ap.add_argument("--keep", metavar="DIR", help="keep weights, inputs and outputs in DIR")
+    ap.add_argument("--stats-cost", action="store_true",
+                    help="also measure what the sparsity statistics cost: bench_rectify --stats-cost "
+                         "(runs with them off and on, alternated in one process), one-thread runs "
+                         "pinned to CPU 1")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"),
                     help="where to write the results (default bench/results/latest.json)")
     args = ap.parse_args()
@@ -564,6 +568,12 @@ def main():
                     e["packed"] = {k: (pdoc or {}).get(k) for k in
                                    ("load_ms", "first_run_ms", "median_ms", "peak_rss_bytes")}
                     e["packed"].update(pinfo, file_bytes=os.path.getsize(pfile))
+                    if args.stats_cost:
+                        cmd = ([] if T > 1 else ["taskset", "-c", "1"]) + [
+                            bench, folder, "--weights", pfile, "--threads", str(T), "--input", inp,
+                            "--warmup", "2", "--stats-cost"] + budget
+                        sdoc, sinfo = run_json(cmd, "rectify stats cost", quiet_wait=qw)
+                        e["stats_cost"] = dict((sdoc or {}).get("stats_cost") or {}, **sinfo)
                     res["engines"]["rectify"] = e
                 if "darknet" in engines and T == 1 and darknet and dk_cfg:
                     log(f"[{net} T={T}] darknet")
@@ -604,6 +614,16 @@ def main():
         out += ["", "PyTorch variants (median ms):", "", torch_table(results)]
     if any(r["engines"].get("rectify") for r in results):
         out += ["", "rectify details:", "", rectify_table(results)]
+    sc = [r for r in results if r["engines"].get("rectify", {}).get("stats_cost")]
+    if sc:
+        rows = [[r["net"], r["threads"], r["engines"]["rectify"]["stats_cost"].get("pairs"),
+                 fmt_ms(r["engines"]["rectify"]["stats_cost"].get("median_on_ms")),
+                 fmt_ms(r["engines"]["rectify"]["stats_cost"].get("median_off_ms")),
+                 f"{r['engines']['rectify']['stats_cost'].get('ratio', 0):.4f}",
+                 f"{r['engines']['rectify']['stats_cost'].get('median_pair_ratio', 0):.4f}"] for r in sc]
+        out += ["", "What the statistics cost (bench_rectify --stats-cost: runs with them off and on, "
+                "alternated in one process):", "",
+                table(["net", "T", "pairs", "on ms", "off ms", "on / off", "median pair ratio"], rows)]
     lt = layer_table(results, machine)
     if lt:
         out += ["", "VGG-16 per layer in rectify (median of the per-layer times of the timed runs; "

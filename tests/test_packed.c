@@ -99,6 +99,19 @@ static rectify_model *load_original(fixture *f, int allow_nonfinite)
     return m;
 }
 
+/* Weights from `seed` (see make_weights), the model loaded from them with
+   RECTIFY_WINOGRAD set to `winograd` (NULL: unset), packed into f->path. */
+static rectify_model *packed_original(fixture *f, uint64_t seed, const char *winograd, float poison)
+{
+    if (winograd) setenv("RECTIFY_WINOGRAD", winograd, 1);
+    else unsetenv("RECTIFY_WINOGRAD");
+    make_weights(f, seed, poison);
+    rectify_model *m = load_original(f, poison != 0);
+    rectify_error err;
+    cr_assert_eq(rectify_model_save_packed(m, f->path, &err), RECTIFY_OK, "%s", err.message);
+    return m;
+}
+
 static unsigned char *read_all(const char *path, size_t *size)
 {
     FILE *in = fopen(path, "rb");
@@ -145,12 +158,9 @@ static void expect_same_outputs(const rectify_model *a, const rectify_model *b, 
 /* Save, load back from the folder (mapped) and from memory, compare. */
 static void round_trip(const char *winograd, int threads)
 {
-    if (winograd) setenv("RECTIFY_WINOGRAD", winograd, 1);
     fixture f;
-    make_weights(&f, 7, 0);
-    rectify_model *original = load_original(&f, 0);
+    rectify_model *original = packed_original(&f, 7, winograd, 0);
     rectify_error err;
-    cr_assert_eq(rectify_model_save_packed(original, f.path, &err), RECTIFY_OK, "%s", err.message);
 
     rectify_load_options o = {.weights_path = f.path};
     rectify_model *mapped;
@@ -196,12 +206,9 @@ Test(packed, round_trip_direct_only) { round_trip("0", 2); }
    would choose differently (RECTIFY_WINOGRAD) runs them as packed. */
 Test(packed, choices_come_from_the_file)
 {
-    setenv("RECTIFY_WINOGRAD", "2", 1);
     fixture f;
-    make_weights(&f, 11, 0);
-    rectify_model *original = load_original(&f, 0);
+    rectify_model *original = packed_original(&f, 11, "2", 0);
     rectify_error err;
-    cr_assert_eq(rectify_model_save_packed(original, f.path, &err), RECTIFY_OK, "%s", err.message);
     setenv("RECTIFY_WINOGRAD", "0", 1);
     size_t size;
     unsigned char *data = read_all(f.path, &size);
@@ -246,12 +253,7 @@ typedef struct corpus {
 
 static void corpus_make(corpus *c, float poison)
 {
-    unsetenv("RECTIFY_WINOGRAD");
-    make_weights(&c->f, 3, poison);
-    rectify_model *m = load_original(&c->f, poison != 0);
-    rectify_error err;
-    cr_assert_eq(rectify_model_save_packed(m, c->f.path, &err), RECTIFY_OK, "%s", err.message);
-    rectify_model_destroy(m);
+    rectify_model_destroy(packed_original(&c->f, 3, NULL, poison));
     c->data = read_all(c->f.path, &c->size);
 }
 
@@ -366,12 +368,9 @@ Test(packed_bad, other_cpu_blocking)
     expect_refused(json, c.data, c.size, RECTIFY_ERR_INVALID, "pack the weights again on this machine");
     /* Without Winograd layers the blocking does not matter: it loads. */
     corpus_free(&c);
-    setenv("RECTIFY_WINOGRAD", "0", 1);
     fixture f;
-    make_weights(&f, 5, 0);
-    rectify_model *m = load_original(&f, 0);
+    rectify_model *m = packed_original(&f, 5, "0", 0);
     rectify_error err;
-    cr_assert_eq(rectify_model_save_packed(m, f.path, &err), RECTIFY_OK, "%s", err.message);
     size_t size;
     unsigned char *data = read_all(f.path, &size);
     memcpy(&nr, data + AT_NR, 4);

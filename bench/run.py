@@ -424,10 +424,13 @@ def main():
                     help="do not apt-get install darknet when it is missing")
     ap.add_argument("--peak-json", help="reuse a bench/peak JSON instead of measuring")
     ap.add_argument("--keep", metavar="DIR", help="keep weights, inputs and outputs in DIR")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="do not pin the one-thread runs of every engine to one CPU, the last this "
+                         "process may use (by default they are: a process that lands elsewhere or "
+                         "migrates ran LeNet-5 1.6 to 3x slower)")
     ap.add_argument("--stats-cost", action="store_true",
                     help="also measure what the sparsity statistics cost: bench_rectify --stats-cost "
-                         "(runs with them off and on, alternated in one process), one-thread runs "
-                         "pinned to CPU 1")
+                         "(runs with them off and on, alternated in one process)")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"),
                     help="where to write the results (default bench/results/latest.json)")
     args = ap.parse_args()
@@ -441,6 +444,7 @@ def main():
     repeats = args.repeats or 5
     seconds = args.seconds if args.seconds is not None else (0.3 if args.quick else 1.5)
     engines = args.engines.split(",")
+    pin_cpu = max(os.sched_getaffinity(0))
 
     rectify, bench, peak, darknet, darknet_why = build(
         args.build_dir, "darknet" in engines, args.no_build, not args.no_install)
@@ -537,11 +541,12 @@ def main():
                 cmd = [TORCH_PYTHON, os.path.join(HERE, "torch_bench.py"), folder,
                        "--weights", wfile, "--threads", ",".join(map(str, threads)),
                        "--input", inp, "--variants", args.torch_variants, "--warmup", "2",
-                       "--dump", torch_ref] + budget
+                       "--dump", torch_ref] + budget + ([] if args.no_pin else ["--pin-one", str(pin_cpu)])
                 torch_doc, torch_info = run_json(cmd, "torch", quiet_wait=qw)
             for T in threads:
                 res = {"net": net, "threads": T, "macs": macs, "weight_file_bytes": wbytes,
                        "engines": {}}
+                pin = [] if args.no_pin or T > 1 else ["taskset", "-c", str(pin_cpu)]
                 base = os.path.join(work, f"{net}.t{T}")
                 if "torch" in engines:
                     e = dict(torch_info)
@@ -553,8 +558,8 @@ def main():
                     res["engines"]["torch"] = e
                 if "rectify" in engines:
                     log(f"[{net} T={T}] rectify")
-                    cmd = [bench, folder, "--weights", wfile, "--threads", str(T), "--input", inp,
-                           "--warmup", "2", "--dump", base + ".rectify"] + budget
+                    cmd = pin + [bench, folder, "--weights", wfile, "--threads", str(T), "--input", inp,
+                                 "--warmup", "2", "--dump", base + ".rectify"] + budget
                     doc, info = run_json(cmd, "rectify", quiet_wait=qw)
                     e = dict(doc or {}, **info)
                     e["weight_file_bytes"] = wbytes
@@ -562,14 +567,14 @@ def main():
                         e["diff_vs_torch"] = compare(base + ".rectify", torch_ref)
                     # load and first run from the packed file (a few runs:
                     # the steady state is the same kernels on the same layouts)
-                    cmd = [bench, folder, "--weights", pfile, "--threads", str(T), "--input", inp,
-                           "--warmup", "1", "--repeats", "3", "--min-seconds", "0"]
+                    cmd = pin + [bench, folder, "--weights", pfile, "--threads", str(T), "--input", inp,
+                                 "--warmup", "1", "--repeats", "3", "--min-seconds", "0"]
                     pdoc, pinfo = run_json(cmd, "rectify packed", quiet_wait=qw)
                     e["packed"] = {k: (pdoc or {}).get(k) for k in
                                    ("load_ms", "first_run_ms", "median_ms", "peak_rss_bytes")}
                     e["packed"].update(pinfo, file_bytes=os.path.getsize(pfile))
                     if args.stats_cost:
-                        cmd = ([] if T > 1 else ["taskset", "-c", "1"]) + [
+                        cmd = pin + [
                             bench, folder, "--weights", pfile, "--threads", str(T), "--input", inp,
                             "--warmup", "2", "--stats-cost"] + budget
                         sdoc, sinfo = run_json(cmd, "rectify stats cost", quiet_wait=qw)
@@ -579,7 +584,7 @@ def main():
                     log(f"[{net} T={T}] darknet")
                     # Darknet is 10x off the others: at least 3 timed runs, not 5
                     dk_budget = ["--repeats", str(min(repeats, 3))] + budget[2:]
-                    cmd = [darknet, dk_cfg, dk_weights, "--input", inp, "--warmup", "1",
+                    cmd = pin + [darknet, dk_cfg, dk_weights, "--input", inp, "--warmup", "1",
                            "--dump", base + ".darknet"] + dk_budget
                     doc, info = run_json(cmd, "darknet", quiet_wait=qw)
                     e = dict(doc or {}, **info)

@@ -310,6 +310,8 @@ def main():
     ap.add_argument("--min-seconds", type=float, default=0.0)
     ap.add_argument("--max-repeats", type=int, default=1000)
     ap.add_argument("--dump", help="write eager's output and logits to PREFIX.out.f32 / .logits.f32")
+    ap.add_argument("--pin-one", type=int, metavar="CPU",
+                    help="time the one-thread runs on CPU only (as `taskset -c CPU` does for the others)")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
 
@@ -352,6 +354,7 @@ def main():
             result["dump"] = args.dump
             result["dump_logits"] = net.final_softmax
 
+    all_cpus = os.sched_getaffinity(0)
     # variant by variant (each prepared once), every thread count in turn
     per_t = {T: {} for T in threads}
     prepare_ms = {}
@@ -370,6 +373,8 @@ def main():
         warmup = args.warmup + (1 if variant == "script" else 0)
         for T in threads:
             torch.set_num_threads(T)
+            if args.pin_one is not None:
+                os.sched_setaffinity(0, {args.pin_one} if T == 1 else all_cpus)
             try:
                 with ctx():
                     first, times, cpu, out = time_calls(call, warmup, args.repeats,
@@ -393,6 +398,9 @@ def main():
         # channels_last converted the shared module in place: put it back
         net = net.to(memory_format=torch.contiguous_format)
 
+    if args.pin_one is not None:
+        os.sched_setaffinity(0, all_cpus)
+        result["pinned_one_thread_to_cpu"] = args.pin_one
     result["by_threads"] = {str(T): summarise(per_t[T]) for T in threads}
     result["blas_libraries"] = blas_library()
     result["peak_rss_bytes"] = vm_hwm_bytes()

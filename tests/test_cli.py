@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -1293,6 +1294,15 @@ def pack_errors():
         with open(path, "r+b") as f:
             f.truncate(os.path.getsize(path) - 4096)
         fails(RUNTIME, "run", MNIST, "--weights", path, SAMPLES[0], names="cut or grown")
+        # never over the weights it packs
+        folder = os.path.join(tmp, "mnist")
+        shutil.copytree(MNIST, folder)
+        source = os.path.join(folder, "weights.safetensors")
+        with open(source, "rb") as f:
+            before = f.read()
+        fails(RUNTIME, "pack", folder, "-o", source, names="loaded from")
+        with open(source, "rb") as f:
+            expect(f.read() == before, "pack changed the weights it packed")
 
 
 # ---- main ---------------------------------------------------------------------------

@@ -172,7 +172,7 @@ static void round_trip(const char *winograd, int threads)
     rectify_model_memory(mapped, &mi_mapped);
     cr_assert_gt(mi_original.model_bytes, 3 * 1024 * 1024, "%lld", (long long)mi_original.model_bytes);
     cr_assert_lt(mi_mapped.model_bytes, 256 * 1024, "%lld", (long long)mi_mapped.model_bytes);
-    cr_assert_geq(mi_mapped.weight_bytes, mi_original.weight_bytes);
+    cr_assert_eq(mi_mapped.weight_bytes, mi_original.weight_bytes); /* the tensors, however held */
 
     size_t size;
     unsigned char *data = read_all(f.path, &size);
@@ -241,6 +241,7 @@ Test(packed, choices_come_from_the_file)
 #define AT_OFFSET 184
 #define AT_BYTES 192
 
+static bool starts_packed(const unsigned char *p) { return memcmp(p, "RXPACK\r\n", 8) == 0; }
 static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
@@ -345,7 +346,10 @@ Test(packed_bad, winograd_tile_the_layer_cannot_run)
     put32(c.data + ENTRY_AT(2) + AT_WINOGRAD, 3); /* c2: no F(3x3) */
     expect_refused(json, c.data, c.size, RECTIFY_ERR_INVALID, "Winograd tile 3");
     put32(c.data + ENTRY_AT(2) + AT_WINOGRAD, 0xffffffffu); /* packed, but marked as bound */
-    expect_refused(json, c.data, c.size, RECTIFY_ERR_INVALID, "cannot run");
+    expect_refused(json, c.data, c.size, RECTIFY_ERR_INVALID, "\"c2.weight\" is stored as it is, but layer \"c2\" reads it packed");
+    put32(c.data + ENTRY_AT(2) + AT_WINOGRAD, 4);
+    put32(c.data + ENTRY_AT(8) + AT_WINOGRAD, 4); /* d1: dense has no Winograd */
+    expect_refused(json, c.data, c.size, RECTIFY_ERR_INVALID, "Winograd tile 4, which layer \"d1\" cannot run");
     corpus_free(&c);
 }
 
@@ -437,6 +441,24 @@ Test(packed_bad, saving)
     snprintf(cmd, sizeof cmd, "test $(ls %s | wc -l) -eq 2", f.dir); /* model.json, w.rxpack */
     cr_assert_eq(system(cmd), 0);
     rectify_model_destroy(m);
+
+    /* Never over the file the model maps: the weights it came from. */
+    char st_path[160];
+    snprintf(st_path, sizeof st_path, "%s/weights.safetensors", f.dir);
+    size_t st_size;
+    unsigned char *st = st_build(f.t, TENSORS, &st_size);
+    write_all(st_path, st, st_size);
+    free(st);
+    rectify_model *mapped;
+    cr_assert_eq(rectify_model_load(f.dir, NULL, &mapped, &err), RECTIFY_OK, "%s", err.message);
+    cr_assert_eq(rectify_model_save_packed(mapped, st_path, &err), RECTIFY_ERR_INVALID);
+    cr_assert(strstr(err.message, "the weights file this model was loaded from"), "%s", err.message);
+    size_t kept_size;
+    unsigned char *kept = read_all(st_path, &kept_size);
+    cr_assert_eq(kept_size, st_size);
+    cr_assert(!starts_packed(kept));
+    free(kept);
+    rectify_model_destroy(mapped);
 
     rectify_load_options o = {.graph_only = 1};
     cr_assert_eq(rectify_model_load_memory(json, strlen(json), NULL, 0, NULL, &o, &m, &err), RECTIFY_OK, "%s",

@@ -141,7 +141,9 @@ typedef struct rectify_load_options {
     const char *weights_path;
     /* Accept weight tensors holding NaN or infinity. By default such a
        tensor fails the load (INVALID), the message naming the first such
-       tensor and how many of its values are not finite. */
+       tensor and how many of its values are not finite. A packed weights
+       file is not scanned: it says whether the weights it was written from
+       held any (rectify_model_save_packed). */
     int allow_nonfinite;
 } rectify_load_options;
 
@@ -193,7 +195,8 @@ RECTIFY_API rectify_status rectify_model_load_memory(const char *json, size_t js
    differently is refused, saying so (pack again there); a file packed from
    weights holding NaN or infinity needs allow_nonfinite to load. It has no
    checksum: a damaged file loads as long as its table is consistent.
-   Errors: ARGUMENT (NULL), INVALID (a graph-only model), IO, NOMEM. */
+   Errors: ARGUMENT (NULL), INVALID (a graph-only model, or `path` is the
+   weights file the model was loaded from), IO, NOMEM. */
 RECTIFY_API rectify_status rectify_model_save_packed(const rectify_model *model, const char *path,
                                                      rectify_error *err);
 
@@ -260,7 +263,9 @@ typedef struct rectify_memory_info {
     int64_t planned_bytes;   /* activation memory with buffers reused, per sample */
     int64_t unplanned_bytes; /* the sum of every layer's output, per sample */
     int buffers;             /* activation buffers after planning */
-    int64_t weight_bytes;    /* weights as held in memory */
+    int64_t weight_bytes;    /* the weight tensors as float32 (packed, Winograd
+                                layers' take more: in model_bytes, or in the
+                                mapped file) */
     int64_t model_bytes;     /* all the model holds through its allocator: the
                                 graph, copied, widened and packed weights,
                                 labels (a mapped weights file is not counted) */

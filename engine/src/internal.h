@@ -97,11 +97,15 @@ bool rx_mul_overflow(int64_t a, int64_t b, int64_t *out);
 rectify_status rx_read_file(const char *path, size_t limit, char **data, size_t *size,
                             rectify_error *err);
 
+#define RX_PAGE_BYTES 4096
+
 /* A file mapped (or read) into memory. */
 typedef struct rx_blob {
     const unsigned char *data;
     size_t size;
     bool mapped;
+    void *block;        /* not mapped: the allocation holding data (rx_malloc_aligned) */
+    uint64_t dev, ino;  /* mapped: the file, so that nothing overwrites it from under us */
 } rx_blob;
 rectify_status rx_map_file(const char *path, rx_blob *blob, rectify_error *err);
 void rx_unmap(const rectify_allocator *a, rx_blob *blob);

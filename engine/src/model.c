@@ -566,11 +566,13 @@ static rectify_status load(const char *json, size_t json_size, const char *dir, 
     m->graph_only = options->graph_only;
     if (!options->graph_only) {
         if (weights) {
-            /* Aligned: a packed file's data is read in place. */
-            void *copy = rx_malloc_aligned(&m->allocator, weights_size ? weights_size : 1);
-            if (!copy) { st = rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory copying the weights"); goto fail; }
+            /* On a page, as a mapped file is: a packed file's data is read in
+               place, its dense blocks page-aligned. */
+            void *block = rx_malloc_aligned(&m->allocator, weights_size + RX_PAGE_BYTES);
+            if (!block) { st = rx_fail(err, RECTIFY_ERR_NOMEM, "out of memory copying the weights"); goto fail; }
+            unsigned char *copy = (unsigned char *)(((uintptr_t)block + RX_PAGE_BYTES - 1) & ~(uintptr_t)(RX_PAGE_BYTES - 1));
             memcpy(copy, weights, weights_size);
-            m->weights = (rx_blob){copy, weights_size, false};
+            m->weights = (rx_blob){.data = copy, .size = weights_size, .block = block};
             st = bind_weights(m, "weights", options, err);
         } else if (dir || options->weights_path) {
             if (options->weights_path) snprintf(path, sizeof path, "%s", options->weights_path);

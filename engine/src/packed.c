@@ -16,9 +16,11 @@
    another CPU loads when no such layer disagrees. RX_PACK_VERSION changes
    whenever a layout does (RX_MR, dense's blocks, Winograd's order). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -122,8 +124,13 @@ rectify_status rx_bind_packed(rectify_model *m, const char *file, bool allow_non
         }
         int64_t floats = t->elements;
         if (is_packed_tensor(m, i)) {
+            if (e.winograd < 0) {
+                st = rx_cfail(&c, RECTIFY_ERR_INVALID, "tensor \"%s\" is stored as it is, but layer \"%s\" reads it packed",
+                              t->name, l->name);
+                break;
+            }
             l->winograd = e.winograd;
-            floats = e.winograd < 0 ? -1 : l->op->packed_floats(m, l);
+            floats = l->op->packed_floats(m, l);
             if (floats < 0) {
                 st = rx_cfail(&c, RECTIFY_ERR_INVALID, "tensor \"%s\": packed with Winograd tile %d, which layer \"%s\" cannot run",
                               t->name, (int)e.winograd, l->name);
@@ -151,7 +158,7 @@ rectify_status rx_bind_packed(rectify_model *m, const char *file, bool allow_non
         const float *p = (const float *)(data + e.offset);
         if (is_packed_tensor(m, i)) l->packed = (float *)p; /* never written: the mapping is read-only */
         else t->data = p;
-        weight_bytes += floats * 4;
+        weight_bytes += t->elements * 4; /* as from safetensors: the tensors' float32 bytes */
     }
     if (st) {
         for (int i = 0; i < m->layer_count; i++) m->layers[i].packed = NULL, m->layers[i].winograd = 0;
@@ -197,6 +204,11 @@ rectify_status rectify_model_save_packed(const rectify_model *m, const char *pat
     rx_ok(err);
     if (!m || !path) return rx_fail(err, RECTIFY_ERR_ARGUMENT, "%s is NULL", m ? "path" : "model");
     if (m->graph_only) return rx_fail(err, RECTIFY_ERR_INVALID, "the model was loaded without weights: nothing to pack");
+    struct stat sb;
+    if (m->weights.mapped && stat(path, &sb) == 0 && (uint64_t)sb.st_dev == m->weights.dev &&
+        (uint64_t)sb.st_ino == m->weights.ino)
+        return rx_fail(err, RECTIFY_ERR_INVALID, "%s: the weights file this model was loaded from: write the packed "
+                       "weights elsewhere", path);
     const rx_gemm_isa *isa = rx_gemm_select();
     pack_header h = {.version = RX_PACK_VERSION, .nr = (uint32_t)isa->nr, .tensors = (uint32_t)m->tensor_count};
     memcpy(h.magic, magic, sizeof magic);
@@ -220,12 +232,16 @@ rectify_status rectify_model_save_packed(const rectify_model *m, const char *pat
     }
     h.flags = nonfinite ? RX_PACK_NONFINITE : 0;
     h.file_bytes = offset;
-    /* Written beside the target and renamed over it: a reader never sees
-       half a file, and a failure leaves what was there. */
+    /* Written beside the target (a new file: O_EXCL follows no link and
+       meets no other writer) and renamed over it: a reader never sees half
+       a file, and a failure leaves what was there. */
+    static _Atomic unsigned serial;
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.%ld.partial", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
+    snprintf(tmp, sizeof tmp, "%s.%ld-%u.partial", path, (long)getpid(), serial++);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
     if (!f) {
+        if (fd >= 0) close(fd), unlink(tmp);
         rectify_status st = rx_fail(err, RECTIFY_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
         free(entries);
         return st;
@@ -239,7 +255,7 @@ rectify_status rectify_model_save_packed(const rectify_model *m, const char *pat
         ok = pad_to(f, &at, entries[i].offset) && write_all(f, p, bytes);
         at += bytes;
     }
-    ok = ok && pad_to(f, &at, h.file_bytes);
+    ok = ok && pad_to(f, &at, h.file_bytes) && fflush(f) == 0 && fsync(fileno(f)) == 0;
     int saved = errno;
     if (fclose(f) != 0 && ok) ok = false, saved = errno;
     free(entries);

@@ -132,6 +132,8 @@ rectify_status rx_map_file(const char *path, rx_blob *blob, rectify_error *err)
     blob->data = p;
     blob->size = (size_t)st.st_size;
     blob->mapped = true;
+    blob->dev = (uint64_t)st.st_dev;
+    blob->ino = (uint64_t)st.st_ino;
     return RECTIFY_OK;
 }
 
@@ -147,7 +149,7 @@ void rx_release_mapped(const rx_blob *blob, const void *p, size_t bytes)
 void rx_unmap(const rectify_allocator *a, rx_blob *blob)
 {
     if (blob->mapped) munmap((void *)blob->data, blob->size);
-    else if (blob->data) rx_free_aligned(a, (void *)blob->data); /* rectify_model_load_memory's copy */
+    else rx_free_aligned(a, blob->block); /* rectify_model_load_memory's copy */
     memset(blob, 0, sizeof *blob);
 }
 

@@ -156,7 +156,8 @@ const cli_command cmd_pack = {
         "fits this model.json and, when it has Winograd layers, CPUs whose\n"
         "kernels block filters as this one's do; other cases are refused with\n"
         "a message. Before it reports success, FILE is loaded back and one run\n"
-        "on a random input is compared with the original's, bit for bit.\n"
+        "on a random input is compared with the original's, bit for bit (a file\n"
+        "that fails is removed). FILE may not be the weights file being packed.\n"
         "\n"
         "JSON: {\"model\", \"output\", \"bytes\", \"load_ms\", \"save_ms\",\n"
         "\"packed_load_ms\", \"verified\"}.",

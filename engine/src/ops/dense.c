@@ -46,7 +46,6 @@
    one page, so that the prefetchers stop where a row the kernel needs ends
    instead of fetching the next one, which a zero may skip. */
 #define RX_BLOCK 1024
-#define RX_PAGE 4096                  /* bytes: the packed weights start on a page */
 #define RX_PARALLEL_PACK (1 << 20)    /* weights from which both threads transpose */
 
 static const char *const fields[] = {"units", "bias", NULL};
@@ -90,6 +89,7 @@ static int64_t block_rows(int64_t units, int64_t b)
 static int64_t block_ld(int64_t units, int64_t b) { return (block_rows(units, b) + 15) & ~(int64_t)15; }
 static int64_t packed_floats(const rectify_model *m, const rx_layer *l)
 {
+    if (l->winograd) return -1; /* one layout only */
     const rx_tensor *t = &m->tensors[l->tensor_first];
     const int64_t units = t->shape.d[0], n = t->shape.d[1], blocks = (units + RX_BLOCK - 1) / RX_BLOCK;
     return ((blocks - 1) * RX_BLOCK + block_ld(units, blocks - 1)) * n;
@@ -102,10 +102,10 @@ static rectify_status prepare(rectify_model *m, rx_layer *l, rectify_error *err)
     if (l->packed) return RECTIFY_OK; /* a packed file's */
     const rx_tensor *t = &m->tensors[l->tensor_first];
     const int64_t units = t->shape.d[0], n = t->shape.d[1], blocks = (units + RX_BLOCK - 1) / RX_BLOCK;
-    unsigned char *block = rx_malloc_aligned(&m->allocator, (size_t)packed_floats(m, l) * sizeof(float) + RX_PAGE);
+    unsigned char *block = rx_malloc_aligned(&m->allocator, (size_t)packed_floats(m, l) * sizeof(float) + RX_PAGE_BYTES);
     if (!block) return rx_fail(err, RECTIFY_ERR_NOMEM, "layer \"%s\": out of memory packing weights", l->name);
     /* The packed weights start on a page (a packed file keeps them there). */
-    float *wt = (float *)(((uintptr_t)block + RX_PAGE - 1) & ~(uintptr_t)(RX_PAGE - 1));
+    float *wt = (float *)(((uintptr_t)block + RX_PAGE_BYTES - 1) & ~(uintptr_t)(RX_PAGE_BYTES - 1));
     /* rx_check_finite has read all weights: those of the dense layers packed
        after this one are resident too. Their pages go back now (each layer
        reads its own again when packed), so that packing this one adds one

@@ -54,10 +54,8 @@
 /* median of v[0..n) (sorts a copy in tmp) */
 static double median(const double *v, int n, double *tmp)
 {
-    if (n <= 0) return 0;
-    memcpy(tmp, v, (size_t)n * sizeof *tmp);
-    qsort(tmp, (size_t)n, sizeof *tmp, cmp_double);
-    return n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+    if (n > 0) memcpy(tmp, v, (size_t)n * sizeof *tmp);
+    return median_sort(tmp, n);
 }
 
 static void json_string(FILE *f, const char *s)

@@ -1,5 +1,5 @@
-/* bench_util.h: what the C benchmark programs (bench_rectify, darknet_bench)
-   share: clocks, the peak resident set, sorting doubles. */
+/* bench_util.h: what the C benchmark programs (bench_rectify, darknet_bench,
+   sparse/layout) share: clocks, the peak resident set, medians. */
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
 
@@ -42,6 +42,14 @@ static inline int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* The median of v[0..n), sorting v in place; 0 when n is 0. */
+static inline double median_sort(double *v, int n)
+{
+    if (n <= 0) return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 #endif

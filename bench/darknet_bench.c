@@ -95,12 +95,10 @@ int main(int argc, char **argv)
 
     double *s = malloc((size_t)runs * sizeof *s);
     memcpy(s, times, (size_t)runs * sizeof *s);
-    qsort(s, (size_t)runs, sizeof *s, cmp_double);
-    double med = runs % 2 ? s[runs / 2] : 0.5 * (s[runs / 2 - 1] + s[runs / 2]);
+    double med = median_sort(s, runs);
     double sum = 0;
     for (int r = 0; r < runs; r++) sum += s[r];
-    qsort(cpu, (size_t)runs, sizeof *cpu, cmp_double);
-    double med_cpu = runs % 2 ? cpu[runs / 2] : 0.5 * (cpu[runs / 2 - 1] + cpu[runs / 2]);
+    double med_cpu = median_sort(cpu, runs);
 
     printf("{\n  \"engine\": \"darknet\",\n  \"threads\": 1,\n");
     printf("  \"load_ms\": %.4f,\n  \"first_run_ms\": %.4f,\n  \"warmup\": %d,\n  \"runs\": %d,\n",

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "rectify.h"
+#include "../bench_util.h"
 
 typedef struct shape { const char *name; int64_t n, units; } shape;
 
@@ -44,13 +45,6 @@ static double uniform(void)
 {
     state ^= state << 13, state ^= state >> 7, state ^= state << 17;
     return (double)(state >> 11) / 9007199254740992.0;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 #if defined(__x86_64__)
@@ -157,18 +151,6 @@ static double layer_seconds(rectify_session *s, const float *x, size_t n)
     return st.seconds;
 }
 
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Whether a comma-separated item of list starts name ("vgg16" lists all three). */
 static int listed(const char *list, const char *name)
 {
@@ -231,7 +213,7 @@ int main(int argc, char **argv)
                 double a = layer_seconds(sa, x, (size_t)n), b = layer_seconds(ss, x, (size_t)n);
                 if (i >= 0) t[0][i] = rows, t[1][i] = a, t[2][i] = b;
             }
-            double rows = median(t[0], r), a = median(t[1], r), b = median(t[2], r);
+            double rows = median_sort(t[0], r), a = median_sort(t[1], r), b = median_sort(t[2], r);
             char shape_text[32];
             snprintf(shape_text, sizeof shape_text, "%lld->%lld", (long long)n, (long long)units);
             printf("%-12s %12s %5.0f%% %9.3f %9.3f %9.3f %7.2f %9.1f %9.1f %9.1f\n", s->name, shape_text,

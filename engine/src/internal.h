@@ -157,7 +157,6 @@ struct rectify_model {
     /* weights */
     bool graph_only;
     bool allow_nonfinite;      /* loaded with rectify_load_options.allow_nonfinite */
-    bool from_packed;          /* the weights came from a packed file (packed.c) */
     rx_blob weights;           /* the safetensors or packed file */
     float *owned;              /* widened or realigned tensors */
     int64_t weight_bytes;
@@ -207,8 +206,9 @@ rectify_status rx_check_finite(const rectify_model *m, const char *file_label, r
 /* packed.c: weights packed once, saved, and mapped at the next load. */
 bool rx_is_packed(const void *data, size_t size);
 /* Binds m->weights, a packed file: every layer's packed weights and the
-   tensors read as bound point into it. */
-rectify_status rx_bind_packed(rectify_model *m, const char *file, bool allow_nonfinite, rectify_error *err);
+   tensors read as bound point into it (non-finite ones only with
+   m->allow_nonfinite). */
+rectify_status rx_bind_packed(rectify_model *m, const char *file, rectify_error *err);
 
 /* plan.c */
 rectify_status rx_plan(rectify_model *m, rectify_error *err);

@@ -482,7 +482,7 @@ static rectify_status bind_weights(rectify_model *m, const char *label, const re
     m->allow_nonfinite = options->allow_nonfinite;
     rectify_status st;
     if (rx_is_packed(m->weights.data, m->weights.size)) {
-        st = rx_bind_packed(m, label, options->allow_nonfinite, err);
+        st = rx_bind_packed(m, label, err);
     } else {
         st = rx_bind_weights(m, label, err);
         if (!st && !options->allow_nonfinite) st = rx_check_finite(m, label, err);

@@ -29,7 +29,7 @@
 #include "kernels/kernels.h"
 
 #define RX_PACK_VERSION 1
-#define RX_PACK_ALIGN 4096
+#define RX_PACK_ALIGN RX_PAGE_BYTES /* regions start on a page: mapped, they are page-aligned */
 #define RX_PACK_NONFINITE 1u /* flags: some weights are NaN or infinite */
 
 static const char magic[8] = {'R', 'X', 'P', 'A', 'C', 'K', '\r', '\n'};
@@ -77,7 +77,7 @@ static void shape_text(char *buf, size_t size, const int64_t *d, int rank)
     rx_shape_format(&s, buf, size);
 }
 
-rectify_status rx_bind_packed(rectify_model *m, const char *file, bool allow_nonfinite, rectify_error *err)
+rectify_status rx_bind_packed(rectify_model *m, const char *file, rectify_error *err)
 {
     rx_ctx c = {.err = err, .file = file};
     const unsigned char *data = m->weights.data;
@@ -95,7 +95,7 @@ rectify_status rx_bind_packed(rectify_model *m, const char *file, bool allow_non
     if (h.tensors != (uint32_t)m->tensor_count)
         return rx_cfail(&c, RECTIFY_ERR_INVALID, "packed for a model of %u weight tensors, this one has %d",
                         h.tensors, m->tensor_count);
-    if ((h.flags & RX_PACK_NONFINITE) && !allow_nonfinite)
+    if ((h.flags & RX_PACK_NONFINITE) && !m->allow_nonfinite)
         return rx_cfail(&c, RECTIFY_ERR_INVALID,
                         "packed from weights holding NaN or infinite values; set allow_nonfinite to load them");
     const uint64_t table = sizeof h + (uint64_t)h.tensors * sizeof(pack_entry);
@@ -166,7 +166,6 @@ rectify_status rx_bind_packed(rectify_model *m, const char *file, bool allow_non
         return st;
     }
     m->weight_bytes = weight_bytes;
-    m->from_packed = true;
     return RECTIFY_OK;
 }
 

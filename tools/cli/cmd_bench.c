@@ -84,13 +84,6 @@ typedef struct bench_result {
     double layer_sum;          /* the layers' medians added up */
 } bench_result;
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* CPU time of the whole process: all threads of a run. */
 static double cpu_now(void)
 {
@@ -255,22 +248,22 @@ static int load_timed(const bench_settings *s, bench_result *r, rectify_model **
     if (s->weights == NULL && r->weights_missing)
         return refuse_graph_only(s, r->weights_path);
 
-    double start = now();
+    double start = cli_now();
     int status = load_model(s->model_path, s->weights, 0, model);
-    r->load = now() - start;
+    r->load = cli_now() - start;
     if (status != 0)
         return status;
 
     rectify_session_options options = {.threads = s->threads, .batch = s->batch};
     rectify_error err = {0};
-    start = now();
+    start = cli_now();
     if (rectify_session_create(*model, &options, session, &err) != RECTIFY_OK) {
         rectify_model_destroy(*model);
         *model = NULL;
         *session = NULL;
         return cli_error("%s", err.message[0] != '\0' ? err.message : rectify_status_name(err.status));
     }
-    r->session = now() - start;
+    r->session = cli_now() - start;
     return 0;
 }
 
@@ -350,15 +343,15 @@ static int grow_times(run_times *t)
 static int timed_runs(rectify_session *session, const float *input, size_t count,
                       const bench_settings *s, run_times *t, double *elapsed, progress *bar)
 {
-    double start = now();
+    double start = cli_now();
     *elapsed = 0;
     while (t->count < MAX_RUNS && (t->count < s->runs || *elapsed < s->seconds)) {
         if (grow_times(t) != 0)
             return cli_error("out of memory for the times of %d runs", t->count + 1);
-        double wall = now(), cpu = cpu_now();
+        double wall = cli_now(), cpu = cpu_now();
         int status = run_once(session, input, count);
         t->cpu[t->count] = cpu_now() - cpu;
-        t->wall[t->count] = now() - wall;
+        t->wall[t->count] = cli_now() - wall;
         if (status != 0)
             return status;
         for (int l = 0; l < t->layer_count; l++) {
@@ -367,7 +360,7 @@ static int timed_runs(rectify_session *session, const float *input, size_t count
             t->layers[(size_t)t->count * (size_t)t->layer_count + (size_t)l] = stats.seconds;
         }
         t->count++;
-        *elapsed = now() - start;
+        *elapsed = cli_now() - start;
         progress_note(bar, 0, "timed runs: %d, %.1f s (at least %d and %g s)", t->count,
                       *elapsed, s->runs, s->seconds);
     }
@@ -458,9 +451,9 @@ static int measure(rectify_model *model, rectify_session *session, const bench_s
 
     run_times t = {.layer_count = r->layer_count};
     progress_note(bar, 1, "first run");
-    double start = now();
+    double start = cli_now();
     status = run_once(session, input, count);
-    r->first = now() - start;
+    r->first = cli_now() - start;
     for (int i = 0; status == 0 && i < s->warmup; i++) {
         progress_note(bar, i == 0, "warm-up run %d of %d", i + 1, s->warmup);
         status = run_once(session, input, count);

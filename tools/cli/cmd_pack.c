@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "cli.h"
 #include "format.h"
 #include "json_out.h"
 #include "prng.h"
+#include "progress.h"
 #include "runner.h"
 
 static const cli_option pack_options[] = {
@@ -21,13 +21,6 @@ static const cli_option pack_options[] = {
     CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, NULL},
 };
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
-}
 
 /* One run of `model` on `input`; its outputs copied into *out (malloc'd,
    all outputs one after the other). Returns 0 or EXIT_RUNTIME. */
@@ -75,10 +68,10 @@ static int check_packed(const char *model_path, const char *packed, const rectif
     prng_seed(&rng, 0);
     for (size_t i = 0; i < count; i++)
         input[i] = (float)((double)(prng_next(&rng) >> 40) / (double)(1 << 24) * 2.0 - 1.0);
-    double t0 = now_ms();
+    double t0 = 1e3 * cli_now();
     rectify_model *loaded;
     int status = load_model(model_path, packed, 0, &loaded);
-    *load_ms = now_ms() - t0;
+    *load_ms = 1e3 * cli_now() - t0;
     float *want = NULL, *got = NULL;
     size_t want_count = 0, got_count = 0;
     if (status == 0)
@@ -100,19 +93,19 @@ static int pack_command(const cli_args *args)
     if (output == NULL || output[0] == '\0')
         return cli_usage_error(args->command, "missing the output file: -o FILE");
     const char *model_path = args->positional[0];
-    double t0 = now_ms();
+    double t0 = 1e3 * cli_now();
     rectify_model *model;
     int status = load_model(model_path, cli_value(args, "weights"), 0, &model);
     if (status != 0)
         return status;
-    double load_ms = now_ms() - t0;
+    double load_ms = 1e3 * cli_now() - t0;
     rectify_error err = {0};
-    t0 = now_ms();
+    t0 = 1e3 * cli_now();
     if (rectify_model_save_packed(model, output, &err) != RECTIFY_OK) {
         rectify_model_destroy(model);
         return cli_error("%s", err.message);
     }
-    double save_ms = now_ms() - t0, packed_load_ms = 0;
+    double save_ms = 1e3 * cli_now() - t0, packed_load_ms = 0;
     status = check_packed(model_path, output, model, args->threads, &packed_load_ms);
     rectify_model_destroy(model);
     if (status != 0) {

@@ -12,7 +12,7 @@
 
 #define BAR_WIDTH 24
 
-static double now(void)
+double cli_now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -26,7 +26,7 @@ void progress_start(progress *p, int64_t total)
     p->enabled = (total > 1 || total == PROGRESS_UNKNOWN) && isatty(fileno(stderr)) &&
                  !(term != NULL && strcmp(term, "dumb") == 0);
     p->total = total;
-    p->start = now();
+    p->start = cli_now();
 }
 
 static void format_duration(char *text, size_t size, double seconds)
@@ -42,7 +42,7 @@ void progress_update(progress *p, int64_t done)
 {
     if (!p->enabled)
         return;
-    double t = now();
+    double t = cli_now();
     if (done < p->total && t - p->last_draw < 0.1)
         return;
     p->last_draw = t;
@@ -64,7 +64,7 @@ void progress_note(progress *p, int force, const char *format, ...)
 {
     if (!p->enabled)
         return;
-    double t = now();
+    double t = cli_now();
     if (!force && t - p->last_draw < 0.1)
         return;
     p->last_draw = t;

@@ -31,4 +31,7 @@ void progress_note(progress *p, int force, const char *format, ...) CLI_PRINTF(3
 /* Erases the bar so that other output starts on a clean line. */
 void progress_clear(progress *p);
 
+/* Seconds on the monotonic clock: the bar's, and the commands' timings. */
+double cli_now(void);
+
 #endif /* RECTIFY_CLI_PROGRESS_H */

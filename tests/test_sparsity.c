@@ -266,6 +266,97 @@ Test(zeros, counts_match_with_an_observer) { zeros_case(1, true, false); }
 Test(zeros, statistics_off_counts_nothing_and_computes_the_same) { zeros_case(1, false, true); }
 Test(zeros, statistics_off_with_an_observer_on_two_threads) { zeros_case(2, true, true); }
 
+/* The counting kernels (one per ISA: this suite also runs with
+   RECTIFY_ISA=avx2 and generic) on random shapes: planes of 4 to 1600
+   floats, whole vectors and tails, batches of 1 to 3, one and two threads,
+   inputs of +0, -0, NaN, negatives and positives in random shares. The net
+   input -> p1 (maxpool 1x1: the input itself, NaN included) -> r1 (relu,
+   counting p1's zeros too) -> p2 (maxpool 2x2) -> f (flatten: planes of one
+   float) -> r2 (relu, counting f's zeros): every layer's zeros per sample and
+   channel, and the per-sample sparsities, against plain counts. */
+Test(zeros, counts_match_plain_counts_on_random_shapes)
+{
+    rng r = {41};
+    const float values[] = {-2.0f, -0.0f, 0.0f, 0.5f, 1.0f, NAN};
+    for (int trial = 0; trial < 30; trial++) {
+        const int c = rng_int(&r, 1, 40), h = rng_int(&r, 2, 40), w = rng_int(&r, 2, 40);
+        const int batch = rng_int(&r, 1, 3), threads = 1 + trial % 2, zero_share = rng_int(&r, 0, 100);
+        const int ph = h / 2, pw = w / 2;
+        const int64_t plane = (int64_t)h * w, pplane = (int64_t)ph * pw, n = (int64_t)c * plane;
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+                 "\"layers\":[{\"name\":\"p1\",\"op\":\"maxpool\",\"kernel\":1},{\"name\":\"r1\",\"op\":\"relu\"},"
+                 "{\"name\":\"p2\",\"op\":\"maxpool\",\"kernel\":2},{\"name\":\"f\",\"op\":\"flatten\"},"
+                 "{\"name\":\"r2\",\"op\":\"relu\"}]}", c, h, w);
+        rectify_error err;
+        rectify_model *m = load_json(json, NULL, 0, &err);
+        cr_assert_not_null(m, "%s", err.message);
+        float *in = malloc((size_t)(n * batch) * sizeof *in);
+        for (int64_t i = 0; i < n * batch; i++)
+            in[i] = rng_int(&r, 0, 99) < zero_share ? (rng_int(&r, 0, 1) ? 0.0f : -0.0f) : values[rng_int(&r, 0, 5)];
+        /* want[layer][sample][channel]; channels: c for p1, r1, p2; c*ph*pw for f and r2 */
+        const int64_t units = (int64_t)c * pplane, channels[5] = {c, c, c, units, units};
+        int64_t *want[5];
+        for (int l = 0; l < 5; l++) want[l] = calloc((size_t)(batch * channels[l]), sizeof *want[l]);
+        for (int b = 0; b < batch; b++) {
+            const float *x = in + b * n;
+            for (int ch = 0; ch < c; ch++) {
+                for (int64_t i = 0; i < plane; i++) {
+                    const float v = x[ch * plane + i];
+                    want[0][b * c + ch] += v == 0.0f;
+                    want[1][b * c + ch] += !(v > 0.0f);
+                }
+                for (int oy = 0; oy < ph; oy++)
+                    for (int ox = 0; ox < pw; ox++) {
+                        bool zero = true; /* the max of four ReLU outputs is zero when all four are */
+                        for (int k = 0; k < 4; k++) zero &= !(x[ch * plane + (2 * oy + k / 2) * w + 2 * ox + k % 2] > 0.0f);
+                        const int64_t u = ch * pplane + oy * pw + ox;
+                        want[2][b * c + ch] += zero;
+                        want[3][b * units + u] += zero;
+                        want[4][b * units + u] += zero;
+                    }
+            }
+        }
+        rectify_session *s;
+        rectify_session_options options = {.threads = threads, .batch = batch};
+        cr_assert_eq(rectify_session_create(m, &options, &s, &err), RECTIFY_OK, "%s", err.message);
+        cr_assert_eq(rectify_session_run(s, in, (size_t)(n * batch), &err), RECTIFY_OK, "%s", err.message);
+        const int64_t per_sample[5] = {n, n, (int64_t)c * pplane, units, units};
+        for (int l = 0; l < 5; l++) {
+            int64_t *got = malloc((size_t)channels[l] * sizeof *got), total = 0, lo = INT64_MAX, hi = 0;
+            cr_assert_eq(rectify_session_channel_zeros(s, l, got, channels[l]), RECTIFY_OK);
+            for (int64_t ch = 0; ch < channels[l]; ch++) {
+                int64_t sum = 0;
+                for (int b = 0; b < batch; b++) sum += want[l][b * channels[l] + ch];
+                cr_assert_eq(got[ch], sum, "trial %d (%dx%dx%d, batch %d, %d threads) layer %d channel %lld: %lld zeros, "
+                             "plain count %lld", trial, c, h, w, batch, threads, l, (long long)ch, (long long)got[ch],
+                             (long long)sum);
+                total += sum;
+            }
+            for (int b = 0; b < batch; b++) {
+                int64_t z = 0;
+                for (int64_t ch = 0; ch < channels[l]; ch++) z += want[l][b * channels[l] + ch];
+                lo = z < lo ? z : lo, hi = z > hi ? z : hi;
+            }
+            rectify_layer_stats st;
+            cr_assert_eq(rectify_session_layer_stats(s, l, &st), RECTIFY_OK);
+            cr_assert_eq(st.zeros, total, "trial %d layer %d: %lld zeros, plain count %lld", trial, l, (long long)st.zeros,
+                         (long long)total);
+            cr_assert_eq(st.elements, per_sample[l] * batch);
+            cr_assert_eq(st.samples, batch);
+            cr_assert_eq(st.min_sparsity, (double)lo / (double)per_sample[l]);
+            cr_assert_eq(st.max_sparsity, (double)hi / (double)per_sample[l]);
+            cr_assert(fabs(st.sum_sparsity - (double)total / (double)per_sample[l]) <= 1e-12 * batch);
+            free(got);
+        }
+        rectify_session_destroy(s);
+        rectify_model_destroy(m);
+        for (int l = 0; l < 5; l++) free(want[l]);
+        free(in);
+    }
+}
+
 Test(zeros, layer_window_reports_conv_and_pool_geometry)
 {
     const char *json =

@@ -36,6 +36,9 @@ void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *coun
    x > 0 ? x : 0 does. */
 void rx_relu_count(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros, int64_t *in_zeros);
 
+/* totals[i] += counts[i] for i < n; returns the sum of counts[0..n). */
+int64_t rx_add_counts(const int64_t *counts, int64_t n, int64_t *totals);
+
 /* How many of x[0..n) are NaN or infinite. */
 int64_t rx_count_nonfinite(const float *x, int64_t n);
 

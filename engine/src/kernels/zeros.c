@@ -1,0 +1,235 @@
+/* zeros.c: the sparsity statistics' counting, on every run, so it must cost
+   next to nothing: the zeros of each plane of a layer's output, and ReLU
+   with the zeros of both its sides in its one pass.
+
+   Planes are short in small nets (25 to 784 floats in LeNet-5), so the
+   vector kernels count with one compare mask and a popcount per 16 or 8
+   floats and finish a plane with a masked (AVX-512) or scalar (AVX2) tail:
+   no horizontal sum per plane. On LeNet-5's shapes (6x784 to 16x25 floats,
+   one thread, in cache) that made ReLU with counting 1.1 to 2.7 times and
+   the count 1.1 to 2 times faster than the compiler's vectorisation of the
+   generic loops. The ISA is the GEMM's (rx_gemm_select: RECTIFY_ISA
+   applies). */
+#include "kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#  include <immintrin.h>
+#  define RX_X86 1
+#  define AVX512 __attribute__((target("avx512f,popcnt")))
+#  define AVX2 __attribute__((target("avx2,popcnt")))
+#endif
+
+/* The portable loops, compiled for each x86 level (RX_MULTIVERSION):
+   32-bit counters per stretch (16 lanes a vector when vectorised), no omp
+   simd (its reduction goes through memory, slow on short planes). */
+RX_MULTIVERSION
+static void count_zeros_generic(const float *x, int64_t planes, int64_t plane, int64_t *counts)
+{
+    if (plane == 1) { /* dense layers: a channel is one value */
+        for (int64_t p = 0; p < planes; p++) counts[p] = x[p] == 0.0f;
+        return;
+    }
+    for (int64_t p = 0; p < planes; p++) {
+        const float *v = x + p * plane;
+        int64_t total = 0;
+        for (int64_t i0 = 0; i0 < plane; i0 += 1 << 30) {
+            const int64_t n = plane - i0 < (1 << 30) ? plane - i0 : (1 << 30);
+            int32_t z = 0;
+            for (int64_t i = 0; i < n; i++) z += v[i0 + i] == 0.0f;
+            total += z;
+        }
+        counts[p] = total;
+    }
+}
+
+RX_MULTIVERSION
+static void relu_count_generic(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros,
+                               int64_t *in_zeros)
+{
+    if (!zeros) { /* statistics off */
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < planes * plane; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        return;
+    }
+    for (int64_t p = 0; p < planes; p++) {
+        const float *a = x + p * plane;
+        float *b = y + p * plane;
+        int64_t out_total = 0, in_total = 0;
+        for (int64_t i0 = 0; i0 < plane; i0 += 1 << 30) {
+            const int64_t n = plane - i0 < (1 << 30) ? plane - i0 : (1 << 30);
+            int32_t zo = 0, zi = 0;
+            #pragma GCC ivdep /* b may be a (in place): element i is read before it is written */
+            for (int64_t i = i0; i < i0 + n; i++) {
+                float v = a[i], r = v > 0.0f ? v : 0.0f;
+                zi += v == 0.0f;
+                zo += r == 0.0f;
+                b[i] = r;
+            }
+            out_total += zo, in_total += zi;
+        }
+        zeros[p] = out_total;
+        if (in_zeros) in_zeros[p] = in_total;
+    }
+}
+
+#ifdef RX_X86
+/* Lanes set in a mask, as a 32-bit popcount: GCC's 16-bit one (popcnt %ax)
+   merges into the register's old value, chaining every count of a loop. */
+static inline int64_t rx_popcount16(unsigned m)
+{
+    unsigned r;
+    __asm__("popcnt %1, %0" : "=r"(r) : "r"(m));
+    return r;
+}
+
+/* The first n < 16 lanes. */
+static inline __mmask16 first_lanes(int64_t n) { return (__mmask16)((1u << n) - 1); }
+
+/* counts[p .. p + 16) = the lanes of mask m as 0 or 1. */
+AVX512 static inline void store_flags(int64_t *counts, __mmask16 m)
+{
+    const __m512i one = _mm512_set1_epi64(1);
+    _mm512_storeu_si512(counts, _mm512_maskz_mov_epi64((__mmask8)m, one));
+    _mm512_storeu_si512(counts + 8, _mm512_maskz_mov_epi64((__mmask8)(m >> 8), one));
+}
+
+AVX512 static void count_zeros_avx512(const float *x, int64_t planes, int64_t plane, int64_t *counts)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    if (plane == 1) {
+        int64_t p = 0;
+        for (; p + 16 <= planes; p += 16) store_flags(counts + p, _mm512_cmp_ps_mask(_mm512_loadu_ps(x + p), zero, _CMP_EQ_OQ));
+        for (; p < planes; p++) counts[p] = x[p] == 0.0f;
+        return;
+    }
+    for (int64_t p = 0; p < planes; p++) {
+        const float *v = x + p * plane;
+        int64_t z0 = 0, z1 = 0, i = 0;
+        for (; i + 32 <= plane; i += 32) { /* two chains: one popcount-add a cycle each */
+            z0 += rx_popcount16(_mm512_cmp_ps_mask(_mm512_loadu_ps(v + i), zero, _CMP_EQ_OQ));
+            z1 += rx_popcount16(_mm512_cmp_ps_mask(_mm512_loadu_ps(v + i + 16), zero, _CMP_EQ_OQ));
+        }
+        for (; i < plane; i += 16) {
+            const __mmask16 m = plane - i >= 16 ? (__mmask16)0xffff : first_lanes(plane - i);
+            z1 += rx_popcount16(_mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, v + i), zero, _CMP_EQ_OQ));
+        }
+        counts[p] = z0 + z1;
+    }
+}
+
+AVX512 static void relu_count_avx512(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros,
+                                     int64_t *in_zeros)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    if (!zeros) { /* statistics off */
+        relu_count_generic(x, y, planes, plane, NULL, NULL);
+        return;
+    }
+    if (plane == 1) { /* dense layers: zeros and in_zeros are flags */
+        int64_t p = 0;
+        for (; p + 16 <= planes; p += 16) {
+            const __m512 v = _mm512_loadu_ps(x + p);
+            const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+            if (in_zeros) store_flags(in_zeros + p, _mm512_cmp_ps_mask(v, zero, _CMP_EQ_OQ));
+            store_flags(zeros + p, (__mmask16)~pos);
+            _mm512_storeu_ps(y + p, _mm512_maskz_mov_ps(pos, v));
+        }
+        for (; p < planes; p++) {
+            const float v = x[p];
+            if (in_zeros) in_zeros[p] = v == 0.0f;
+            zeros[p] = !(v > 0.0f);
+            y[p] = v > 0.0f ? v : 0.0f;
+        }
+        return;
+    }
+    for (int64_t p = 0; p < planes; p++) {
+        const float *a = x + p * plane;
+        float *b = y + p * plane;
+        int64_t pos = 0, eq = 0, i = 0;
+        for (; i + 16 <= plane; i += 16) { /* y may be x: each vector is read before it is written */
+            const __m512 v = _mm512_loadu_ps(a + i);
+            const __mmask16 gt = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+            eq += rx_popcount16(_mm512_cmp_ps_mask(v, zero, _CMP_EQ_OQ));
+            pos += rx_popcount16(gt);
+            _mm512_storeu_ps(b + i, _mm512_maskz_mov_ps(gt, v));
+        }
+        if (i < plane) { /* masked: a masked store costs more than a plain one on Zen */
+            const __mmask16 m = first_lanes(plane - i);
+            const __m512 v = _mm512_maskz_loadu_ps(m, a + i);
+            const __mmask16 gt = _mm512_mask_cmp_ps_mask(m, v, zero, _CMP_GT_OQ);
+            eq += rx_popcount16(_mm512_mask_cmp_ps_mask(m, v, zero, _CMP_EQ_OQ));
+            pos += rx_popcount16(gt);
+            _mm512_mask_storeu_ps(b + i, m, _mm512_maskz_mov_ps(gt, v));
+        }
+        zeros[p] = plane - pos;
+        if (in_zeros) in_zeros[p] = eq;
+    }
+}
+
+AVX2 static void count_zeros_avx2(const float *x, int64_t planes, int64_t plane, int64_t *counts)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    if (plane == 1) {
+        for (int64_t p = 0; p < planes; p++) counts[p] = x[p] == 0.0f;
+        return;
+    }
+    for (int64_t p = 0; p < planes; p++) {
+        const float *v = x + p * plane;
+        int64_t z = 0, i = 0;
+        for (; i + 8 <= plane; i += 8)
+            z += rx_popcount16((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v + i), zero, _CMP_EQ_OQ)));
+        for (; i < plane; i++) z += v[i] == 0.0f;
+        counts[p] = z;
+    }
+}
+
+AVX2 static void relu_count_avx2(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros,
+                                 int64_t *in_zeros)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    if (!zeros || plane == 1) { /* the generic loops' AVX2 clone */
+        relu_count_generic(x, y, planes, plane, zeros, in_zeros);
+        return;
+    }
+    for (int64_t p = 0; p < planes; p++) {
+        const float *a = x + p * plane;
+        float *b = y + p * plane;
+        int64_t pos = 0, eq = 0, i = 0;
+        for (; i + 8 <= plane; i += 8) {
+            const __m256 v = _mm256_loadu_ps(a + i), gt = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
+            pos += rx_popcount16((unsigned)_mm256_movemask_ps(gt));
+            eq += rx_popcount16((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_EQ_OQ)));
+            _mm256_storeu_ps(b + i, _mm256_and_ps(v, gt));
+        }
+        for (; i < plane; i++) {
+            const float v = a[i];
+            pos += v > 0.0f, eq += v == 0.0f;
+            b[i] = v > 0.0f ? v : 0.0f;
+        }
+        zeros[p] = plane - pos;
+        if (in_zeros) in_zeros[p] = eq;
+    }
+}
+#endif
+
+void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *counts)
+{
+#ifdef RX_X86
+    const rx_gemm_isa *isa = rx_gemm_select();
+    if (isa == &rx_gemm_avx512) count_zeros_avx512(x, planes, plane, counts);
+    else if (isa == &rx_gemm_avx2) count_zeros_avx2(x, planes, plane, counts);
+    else
+#endif
+    count_zeros_generic(x, planes, plane, counts);
+}
+
+void rx_relu_count(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros, int64_t *in_zeros)
+{
+#ifdef RX_X86
+    const rx_gemm_isa *isa = rx_gemm_select();
+    if (isa == &rx_gemm_avx512) relu_count_avx512(x, y, planes, plane, zeros, in_zeros);
+    else if (isa == &rx_gemm_avx2) relu_count_avx2(x, y, planes, plane, zeros, in_zeros);
+    else
+#endif
+    relu_count_generic(x, y, planes, plane, zeros, in_zeros);
+}

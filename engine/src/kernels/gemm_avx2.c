@@ -6,9 +6,11 @@
 #if defined(__x86_64__) || defined(__i386__)
 enum { MR = RX_MR, NR = 16 };
 
-__attribute__((target("avx2,fma")))
-static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int rows,
-                   int cols, const float *bias, int init)
+/* R rows, a constant in each instance: a partial tile costs its rows (as
+   in gemm_avx512.c). */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void tile(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, const int R,
+                        int cols, const float *bias, int init)
 {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     /* masks for a partial tile of pixels */
@@ -16,13 +18,13 @@ static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float
     const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
     const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
 #define LOAD(i, r0, r1)                                                                         \
-    if (init) {                                                                                 \
-        r0 = r1 = _mm256_set1_ps(bias && i < rows ? bias[i] : 0.0f);                            \
-    } else if (i < rows) {                                                                      \
+    if (i >= R) {                                                                               \
+        r0 = r1 = _mm256_setzero_ps();                                                          \
+    } else if (init) {                                                                          \
+        r0 = r1 = _mm256_set1_ps(bias ? bias[i] : 0.0f);                                        \
+    } else {                                                                                    \
         r0 = _mm256_maskload_ps(c + i * ldc, m0);                                               \
         r1 = _mm256_maskload_ps(c + i * ldc + 8, m1);                                           \
-    } else {                                                                                    \
-        r0 = r1 = _mm256_setzero_ps();                                                          \
     }
     LOAD(0, c00, c01) LOAD(1, c10, c11) LOAD(2, c20, c21) LOAD(3, c30, c31) LOAD(4, c40, c41) LOAD(5, c50, c51)
 #undef LOAD
@@ -30,21 +32,33 @@ static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float
         __m256 b0 = _mm256_load_ps(b + p * NR), b1 = _mm256_load_ps(b + p * NR + 8);
         const float *ap = a + p * lda;
         __m256 x;
-        x = _mm256_broadcast_ss(ap + 0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-        x = _mm256_broadcast_ss(ap + 1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-        x = _mm256_broadcast_ss(ap + 2); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-        x = _mm256_broadcast_ss(ap + 3); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
-        x = _mm256_broadcast_ss(ap + 4); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
-        x = _mm256_broadcast_ss(ap + 5); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+#define ROW(i, r0, r1)                                                                          \
+        if (i < R) { x = _mm256_broadcast_ss(ap + i); r0 = _mm256_fmadd_ps(x, b0, r0); r1 = _mm256_fmadd_ps(x, b1, r1); }
+        ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) ROW(4, c40, c41) ROW(5, c50, c51)
+#undef ROW
     }
 #define STORE(i, r0, r1)                                                                        \
-    if (i < rows) {                                                                             \
+    if (i < R) {                                                                             \
         _mm256_maskstore_ps(c + i * ldc, m0, r0);                                               \
         _mm256_maskstore_ps(c + i * ldc + 8, m1, r1);                                           \
     }
     STORE(0, c00, c01) STORE(1, c10, c11) STORE(2, c20, c21) STORE(3, c30, c31) STORE(4, c40, c41)
     STORE(5, c50, c51)
 #undef STORE
+}
+
+__attribute__((target("avx2,fma")))
+static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int rows,
+                   int cols, const float *bias, int init)
+{
+    switch (rows) {
+    case 1: tile(k, a, lda, b, c, ldc, 1, cols, bias, init); break;
+    case 2: tile(k, a, lda, b, c, ldc, 2, cols, bias, init); break;
+    case 3: tile(k, a, lda, b, c, ldc, 3, cols, bias, init); break;
+    case 4: tile(k, a, lda, b, c, ldc, 4, cols, bias, init); break;
+    case 5: tile(k, a, lda, b, c, ldc, 5, cols, bias, init); break;
+    default: tile(k, a, lda, b, c, ldc, MR, cols, bias, init); break;
+    }
 }
 
 /* As the AVX-512 one: eight rows of w at a time, 16 outputs per step. */

@@ -7,9 +7,12 @@
 #if defined(__x86_64__)
 enum { MR = RX_MR, NR = 64 };
 
-__attribute__((target("avx512f")))
-static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int rows,
-                   int cols, const float *bias, int init)
+/* R rows (filters, or Winograd's tiles) of the micro-tile, a constant in
+   each instance below: a partial tile (the 4 filters left of 16, the 1 tile
+   left of VGG's 49 on 14x14) costs its rows, not six. */
+__attribute__((target("avx512f"), always_inline))
+static inline void tile(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, const int R,
+                        int cols, const float *bias, int init)
 {
     __m512 r00, r01, r02, r03, r10, r11, r12, r13, r20, r21, r22, r23;
     __m512 r30, r31, r32, r33, r40, r41, r42, r43, r50, r51, r52, r53;
@@ -19,15 +22,15 @@ static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float
         m[j] = left >= 16 ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
     }
 #define LOAD(i, x0, x1, x2, x3)                                                                      \
-    if (init) {                                                                                      \
-        x0 = x1 = x2 = x3 = _mm512_set1_ps(bias && i < rows ? bias[i] : 0.0f);                      \
-    } else if (i < rows) {                                                                           \
+    if (i >= R) {                                                                                    \
+        x0 = x1 = x2 = x3 = _mm512_setzero_ps();                                                     \
+    } else if (init) {                                                                               \
+        x0 = x1 = x2 = x3 = _mm512_set1_ps(bias ? bias[i] : 0.0f);                                   \
+    } else {                                                                                         \
         x0 = _mm512_maskz_loadu_ps(m[0], c + i * ldc);                                               \
         x1 = _mm512_maskz_loadu_ps(m[1], c + i * ldc + 16);                                          \
         x2 = _mm512_maskz_loadu_ps(m[2], c + i * ldc + 32);                                          \
         x3 = _mm512_maskz_loadu_ps(m[3], c + i * ldc + 48);                                          \
-    } else {                                                                                         \
-        x0 = x1 = x2 = x3 = _mm512_setzero_ps();                                                     \
     }
     LOAD(0, r00, r01, r02, r03) LOAD(1, r10, r11, r12, r13) LOAD(2, r20, r21, r22, r23)
     LOAD(3, r30, r31, r32, r33) LOAD(4, r40, r41, r42, r43) LOAD(5, r50, r51, r52, r53)
@@ -38,15 +41,17 @@ static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float
         __m512 b2 = _mm512_load_ps(bp + 32), b3 = _mm512_load_ps(bp + 48);
         __m512 x;
 #define ROW(i, x0, x1, x2, x3)                                                                       \
-        x = _mm512_set1_ps(ap[i]);                                                                   \
-        x0 = _mm512_fmadd_ps(x, b0, x0); x1 = _mm512_fmadd_ps(x, b1, x1);                            \
-        x2 = _mm512_fmadd_ps(x, b2, x2); x3 = _mm512_fmadd_ps(x, b3, x3);
+        if (i < R) {                                                                                 \
+            x = _mm512_set1_ps(ap[i]);                                                               \
+            x0 = _mm512_fmadd_ps(x, b0, x0); x1 = _mm512_fmadd_ps(x, b1, x1);                        \
+            x2 = _mm512_fmadd_ps(x, b2, x2); x3 = _mm512_fmadd_ps(x, b3, x3);                        \
+        }
         ROW(0, r00, r01, r02, r03) ROW(1, r10, r11, r12, r13) ROW(2, r20, r21, r22, r23)
         ROW(3, r30, r31, r32, r33) ROW(4, r40, r41, r42, r43) ROW(5, r50, r51, r52, r53)
 #undef ROW
     }
 #define STORE(i, x0, x1, x2, x3)                                                                     \
-    if (i < rows) {                                                                                  \
+    if (i < R) {                                                                                  \
         _mm512_mask_storeu_ps(c + i * ldc, m[0], x0);                                                \
         _mm512_mask_storeu_ps(c + i * ldc + 16, m[1], x1);                                           \
         _mm512_mask_storeu_ps(c + i * ldc + 32, m[2], x2);                                           \
@@ -55,6 +60,20 @@ static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float
     STORE(0, r00, r01, r02, r03) STORE(1, r10, r11, r12, r13) STORE(2, r20, r21, r22, r23)
     STORE(3, r30, r31, r32, r33) STORE(4, r40, r41, r42, r43) STORE(5, r50, r51, r52, r53)
 #undef STORE
+}
+
+__attribute__((target("avx512f")))
+static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int rows,
+                   int cols, const float *bias, int init)
+{
+    switch (rows) {
+    case 1: tile(k, a, lda, b, c, ldc, 1, cols, bias, init); break;
+    case 2: tile(k, a, lda, b, c, ldc, 2, cols, bias, init); break;
+    case 3: tile(k, a, lda, b, c, ldc, 3, cols, bias, init); break;
+    case 4: tile(k, a, lda, b, c, ldc, 4, cols, bias, init); break;
+    case 5: tile(k, a, lda, b, c, ldc, 5, cols, bias, init); break;
+    default: tile(k, a, lda, b, c, ldc, MR, cols, bias, init); break;
+    }
 }
 
 /* Eight rows of w at a time: y is loaded and stored once per eight rows,

@@ -88,6 +88,14 @@ static int threads_for(const rx_exec *e)
     return e->layer->macs * e->batch < RX_PARALLEL_MACS ? 1 : e->threads;
 }
 
+/* Tasks are claimed one at a time, not split evenly up front: when one core
+   is slowed (another process, or the host's other guests on a VM), the
+   other takes over its share instead of waiting for it. */
+static inline int64_t rx_next_task(int64_t *next)
+{
+    return __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
+}
+
 static int64_t winograd_scratch(int64_t channels, int64_t filters)
 {
     return RX_WINO_POINTS_MAX * RX_WINO_BLOCK * (channels + filters + RX_NR_MAX);
@@ -179,11 +187,12 @@ static void run_winograd(const rx_exec *e)
     int64_t split = threads > 1 && units % threads ? threads : 1;
     if (split > fblocks) split = fblocks;
     const int64_t tasks = units * split, per_thread = winograd_scratch(channels, filters);
+    int64_t next = 0;
     RX_PARALLEL(threads, {
-        const int64_t tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t tid = omp_get_thread_num();
         float *v = e->scratch + tid * per_thread;
         float *mm = v + RX_WINO_POINTS_MAX * RX_WINO_BLOCK * channels;
-        for (int64_t t = tasks * tid / nt; t < tasks * (tid + 1) / nt; t++) {
+        for (int64_t t; (t = rx_next_task(&next)) < tasks;) {
             int64_t part = t % split, unit = t / split, b = unit / tile_blocks, blk = unit % tile_blocks;
             int64_t g0 = blk * tile_groups / tile_blocks, g1 = (blk + 1) * tile_groups / tile_blocks;
             int64_t t0 = g0 * RX_MR, count = (g1 * RX_MR < tiles ? g1 * RX_MR : tiles) - t0;
@@ -239,10 +248,11 @@ static void run(const rx_exec *e)
     if (split > blocks) split = blocks;
     const int64_t tasks = units * split;
 
+    int64_t next = 0;
     RX_PARALLEL(threads, {
-        const int64_t tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t tid = omp_get_thread_num();
         float *panel = e->scratch + tid * RX_KC * RX_NR_MAX * RX_TILES;
-        for (int64_t t = tasks * tid / nt; t < tasks * (tid + 1) / nt; t++) {
+        for (int64_t t; (t = rx_next_task(&next)) < tasks;) {
             int64_t part = t % split, unit = t / split;
             int64_t tl = unit % tiles, bg = unit / tiles, b = bg / groups, grp = bg % groups;
             int64_t block0 = part * blocks / split, block1 = (part + 1) * blocks / split;

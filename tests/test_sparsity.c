@@ -266,8 +266,8 @@ Test(zeros, counts_match_with_an_observer) { zeros_case(1, true, false); }
 Test(zeros, statistics_off_counts_nothing_and_computes_the_same) { zeros_case(1, false, true); }
 Test(zeros, statistics_off_with_an_observer_on_two_threads) { zeros_case(2, true, true); }
 
-/* The counting kernels (one per ISA: this suite also runs with
-   RECTIFY_ISA=avx2 and generic) on random shapes: planes of 4 to 1600
+/* The counting kernels (AVX-512, and the generic loops: this suite also
+   runs with RECTIFY_ISA=avx2 and generic) on random shapes: planes of 4 to 1600
    floats, whole vectors and tails, batches of 1 to 3, one and two threads,
    inputs of +0, -0, NaN, negatives and positives in random shares. The net
    input -> p1 (maxpool 1x1: the input itself, NaN included) -> r1 (relu,

@@ -3,20 +3,20 @@
    with the zeros of both its sides in its one pass.
 
    Planes are short in small nets (25 to 784 floats in LeNet-5), so the
-   vector kernels count with one compare mask and a popcount per 16 or 8
-   floats and finish a plane with a masked (AVX-512) or scalar (AVX2) tail:
-   no horizontal sum per plane. On LeNet-5's shapes (6x784 to 16x25 floats,
-   one thread, in cache) that made ReLU with counting 1.1 to 2.7 times and
-   the count 1.1 to 2 times faster than the compiler's vectorisation of the
-   generic loops. The ISA is the GEMM's (rx_gemm_select: RECTIFY_ISA
-   applies). */
+   AVX-512 kernels count with a compare mask and a popcount per 16 floats
+   and finish a plane with a masked tail: no horizontal sum per plane. On
+   LeNet-5's shapes (6x784 to 16x25 floats, one thread, in cache) that made
+   ReLU with counting 1.1 to 2.7 times and the count 1.1 to 2 times faster
+   than the compiler's AVX-512 vectorisation of the generic loops. The same
+   written for AVX2 (movemask, popcount) was no faster than the compiler's
+   AVX2 clone of those loops, which other CPUs run. The ISA is the GEMM's
+   (rx_gemm_select: RECTIFY_ISA applies). */
 #include "kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #  include <immintrin.h>
 #  define RX_X86 1
 #  define AVX512 __attribute__((target("avx512f,popcnt")))
-#  define AVX2 __attribute__((target("avx2,popcnt")))
 #endif
 
 /* The portable loops, compiled for each x86 level (RX_MULTIVERSION):
@@ -165,59 +165,12 @@ AVX512 static void relu_count_avx512(const float *x, float *y, int64_t planes, i
         if (in_zeros) in_zeros[p] = eq;
     }
 }
-
-AVX2 static void count_zeros_avx2(const float *x, int64_t planes, int64_t plane, int64_t *counts)
-{
-    const __m256 zero = _mm256_setzero_ps();
-    if (plane == 1) {
-        for (int64_t p = 0; p < planes; p++) counts[p] = x[p] == 0.0f;
-        return;
-    }
-    for (int64_t p = 0; p < planes; p++) {
-        const float *v = x + p * plane;
-        int64_t z = 0, i = 0;
-        for (; i + 8 <= plane; i += 8)
-            z += rx_popcount16((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v + i), zero, _CMP_EQ_OQ)));
-        for (; i < plane; i++) z += v[i] == 0.0f;
-        counts[p] = z;
-    }
-}
-
-AVX2 static void relu_count_avx2(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros,
-                                 int64_t *in_zeros)
-{
-    const __m256 zero = _mm256_setzero_ps();
-    if (!zeros || plane == 1) { /* the generic loops' AVX2 clone */
-        relu_count_generic(x, y, planes, plane, zeros, in_zeros);
-        return;
-    }
-    for (int64_t p = 0; p < planes; p++) {
-        const float *a = x + p * plane;
-        float *b = y + p * plane;
-        int64_t pos = 0, eq = 0, i = 0;
-        for (; i + 8 <= plane; i += 8) {
-            const __m256 v = _mm256_loadu_ps(a + i), gt = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
-            pos += rx_popcount16((unsigned)_mm256_movemask_ps(gt));
-            eq += rx_popcount16((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_EQ_OQ)));
-            _mm256_storeu_ps(b + i, _mm256_and_ps(v, gt));
-        }
-        for (; i < plane; i++) {
-            const float v = a[i];
-            pos += v > 0.0f, eq += v == 0.0f;
-            b[i] = v > 0.0f ? v : 0.0f;
-        }
-        zeros[p] = plane - pos;
-        if (in_zeros) in_zeros[p] = eq;
-    }
-}
 #endif
 
 void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *counts)
 {
 #ifdef RX_X86
-    const rx_gemm_isa *isa = rx_gemm_select();
-    if (isa == &rx_gemm_avx512) count_zeros_avx512(x, planes, plane, counts);
-    else if (isa == &rx_gemm_avx2) count_zeros_avx2(x, planes, plane, counts);
+    if (rx_gemm_select() == &rx_gemm_avx512) count_zeros_avx512(x, planes, plane, counts);
     else
 #endif
     count_zeros_generic(x, planes, plane, counts);
@@ -226,9 +179,7 @@ void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *coun
 void rx_relu_count(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros, int64_t *in_zeros)
 {
 #ifdef RX_X86
-    const rx_gemm_isa *isa = rx_gemm_select();
-    if (isa == &rx_gemm_avx512) relu_count_avx512(x, y, planes, plane, zeros, in_zeros);
-    else if (isa == &rx_gemm_avx2) relu_count_avx2(x, y, planes, plane, zeros, in_zeros);
+    if (rx_gemm_select() == &rx_gemm_avx512) relu_count_avx512(x, y, planes, plane, zeros, in_zeros);
     else
 #endif
     relu_count_generic(x, y, planes, plane, zeros, in_zeros);

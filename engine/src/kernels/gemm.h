@@ -45,4 +45,25 @@ const rx_gemm_isa *rx_gemm_select(void);
 
 extern const rx_gemm_isa rx_gemm_avx512, rx_gemm_avx2, rx_gemm_generic;
 
+/* Defines a micro-kernel (static void kernel, an rx_microkernel) for CPU
+   target TARGET from TILE(k, a, lda, b, c, ldc, R, cols, bias, init), an
+   always-inline function of R rows: one instance per row count, a constant
+   in each, so that a partial tile (4 filters left of 16, 1 Winograd tile
+   left of 49) costs its rows, not RX_MR. */
+#define RX_KERNEL_BY_ROWS(TARGET, TILE)                                                              \
+    __attribute__((target(TARGET))) static void kernel(int64_t k, const float *a, int64_t lda,       \
+                                                       const float *b, float *c, int64_t ldc,        \
+                                                       int rows, int cols, const float *bias,        \
+                                                       int init)                                     \
+    {                                                                                                \
+        switch (rows) {                                                                              \
+        case 1: TILE(k, a, lda, b, c, ldc, 1, cols, bias, init); break;                              \
+        case 2: TILE(k, a, lda, b, c, ldc, 2, cols, bias, init); break;                              \
+        case 3: TILE(k, a, lda, b, c, ldc, 3, cols, bias, init); break;                              \
+        case 4: TILE(k, a, lda, b, c, ldc, 4, cols, bias, init); break;                              \
+        case 5: TILE(k, a, lda, b, c, ldc, 5, cols, bias, init); break;                              \
+        default: TILE(k, a, lda, b, c, ldc, RX_MR, cols, bias, init); break;                         \
+        }                                                                                            \
+    }
+
 #endif

@@ -62,19 +62,7 @@ static inline void tile(int64_t k, const float *a, int64_t lda, const float *b, 
 #undef STORE
 }
 
-__attribute__((target("avx512f")))
-static void kernel(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int rows,
-                   int cols, const float *bias, int init)
-{
-    switch (rows) {
-    case 1: tile(k, a, lda, b, c, ldc, 1, cols, bias, init); break;
-    case 2: tile(k, a, lda, b, c, ldc, 2, cols, bias, init); break;
-    case 3: tile(k, a, lda, b, c, ldc, 3, cols, bias, init); break;
-    case 4: tile(k, a, lda, b, c, ldc, 4, cols, bias, init); break;
-    case 5: tile(k, a, lda, b, c, ldc, 5, cols, bias, init); break;
-    default: tile(k, a, lda, b, c, ldc, MR, cols, bias, init); break;
-    }
-}
+RX_KERNEL_BY_ROWS("avx512f", tile)
 
 /* Eight rows of w at a time: y is loaded and stored once per eight rows,
    and eight streams of weights keep the prefetchers busy. */

@@ -4,7 +4,7 @@
  *
  *   bench_rectify MODEL [--weights FILE] [--threads N] [--warmup W]
  *                 [--repeats R] [--max-repeats M] [--min-seconds S]
- *                 [--input FILE] [--dump PREFIX] [--stats-cost[-null]]
+ *                 [--input FILE] [--dump PREFIX] [--stats-cost[-null]] [--speedup]
  *
  * What it does, in order:
  *   1. rectify_model_load (timed: "load_ms"), rectify_session_create with N
@@ -23,7 +23,13 @@
  *      on, in this one process (the same code, memory and placement: two
  *      builds differ by more than 1% in code layout alone), the pairs'
  *      order swapped every pair; --stats-cost-null does the same with the
- *      statistics on in both halves: the method's own bias and noise.
+ *      statistics on in both halves: the method's own bias and noise;
+ *   7. with --speedup (and --threads N > 1), the N-thread speed-up the same
+ *      way: as many more runs, alternately on one thread and on N
+ *      (rectify_session_set_threads), in this one process, so that a slow
+ *      stretch of the machine (this VM's second vCPU has them) falls on both
+ *      halves instead of on one process: separate processes gave VGG-16
+ *      1.52x in one harness run where its other processes gave 1.7-1.8x.
  *
  * The input is the raw float32 file given by --input (input_size floats), or
  * else uniform values in [-1, 1) from a fixed seed.
@@ -36,7 +42,9 @@
  * vm_hwm_bytes), "ru_maxrss_bytes" (getrusage), "layers": [{"index", "name",
  * "op", "macs", "params", "median_ms", "min_ms", "zeros", "elements"}], "layer_sum_ms",
  * with --stats-cost "stats_cost": {"pairs", "median_on_ms", "median_off_ms",
- * "ratio" (median on / median off), "median_pair_ratio"}}.
+ * "ratio" (median on / median off), "median_pair_ratio"}; with --speedup
+ * "speedup": {"pairs", "threads", "median_one_ms", "median_many_ms", "ratio"
+ * (median one / median many), "median_pair_ratio"}}.
  */
 #define _GNU_SOURCE
 #include <rectify.h>
@@ -75,7 +83,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: bench_rectify MODEL [--weights FILE] [--threads N] [--warmup W]\n"
             "                     [--repeats R] [--max-repeats M] [--min-seconds S]\n"
-            "                     [--input FILE] [--dump PREFIX] [--stats-cost[-null]]\n");
+            "                     [--input FILE] [--dump PREFIX] [--stats-cost[-null]] [--speedup]\n");
     return 2;
 }
 
@@ -106,10 +114,48 @@ static int write_f32(const char *path, const float *v, int64_t n)
     return (fclose(f) == 0 && w == (size_t)n) ? 0 : -1;
 }
 
+/* How a pair's two halves differ: statistics on and off, or one thread and
+   `threads`. */
+typedef enum { STATS_COST, STATS_COST_NULL, SPEEDUP } alternation;
+
+static void set_half(rectify_session *s, alternation what, int threads, int first)
+{
+    if (what == SPEEDUP) rectify_session_set_threads(s, first ? 1 : threads);
+    else rectify_session_set_statistics(s, first || what == STATS_COST_NULL);
+}
+
+/* Pairs of runs, the halves alternated and their order swapped every pair,
+   until `repeats` pairs and min_seconds are done (at most max_pairs); a[i]
+   and b[i] the first and second halves' seconds, ratio[i] their ratio.
+   Returns the pairs, or -1 when a run fails. */
+static int alternate(rectify_session *s, alternation what, int threads, const float *input, size_t n_in,
+                     int repeats, int max_pairs, double min_seconds, double *a, double *b, double *ratio)
+{
+    rectify_error err;
+    int pairs = 0;
+    const double start = now();
+    while (pairs < max_pairs && (pairs < repeats || now() - start < min_seconds)) {
+        for (int k = 0; k < 2; k++) {
+            const int first = (k + pairs) % 2;
+            set_half(s, what, threads, first);
+            const double t = now();
+            if (rectify_session_run(s, input, n_in, &err) != RECTIFY_OK) {
+                fprintf(stderr, "bench_rectify: %s\n", err.message);
+                return -1;
+            }
+            (first ? a : b)[pairs] = now() - t;
+        }
+        ratio[pairs] = a[pairs] / b[pairs];
+        pairs++;
+    }
+    set_half(s, what, threads, what == SPEEDUP ? 0 : 1); /* as created: statistics on, `threads` threads */
+    return pairs;
+}
+
 int main(int argc, char **argv)
 {
     const char *model_path = NULL, *weights = NULL, *input_path = NULL, *dump = NULL;
-    int threads = 1, warmup = 2, repeats = 5, max_repeats = 1000, stats_cost = 0;
+    int threads = 1, warmup = 2, repeats = 5, max_repeats = 1000, stats_cost = 0, speedup = 0;
     double min_seconds = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -124,11 +170,12 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--dump") && v) { dump = v; i++; }
         else if (!strcmp(a, "--stats-cost")) stats_cost = 1;
         else if (!strcmp(a, "--stats-cost-null")) stats_cost = 2;
+        else if (!strcmp(a, "--speedup")) speedup = 1;
         else if (a[0] == '-') return usage();
         else if (!model_path) model_path = a;
         else return usage();
     }
-    if (!model_path || threads < 1 || repeats < 1) return usage();
+    if (!model_path || threads < 1 || repeats < 1 || (speedup && threads < 2)) return usage();
     if (warmup < 1) warmup = 1;
     if (max_repeats < repeats) max_repeats = repeats;
 
@@ -269,29 +316,24 @@ int main(int argc, char **argv)
     }
     printf("\n  ],\n  \"layer_sum_ms\": %.4f", layer_sum * 1e3);
 
+    double *first = times, *second = cpu_times, *pair = layer_t; /* reused */
     if (stats_cost) {
-        double *on = times, *off = cpu_times, *pair = layer_t; /* reused */
-        int pairs = 0;
-        start = now();
-        while (pairs < max_repeats && (pairs < repeats || now() - start < min_seconds)) {
-            for (int k = 0; k < 2; k++) {
-                int enabled = (k + pairs) % 2;
-                rectify_session_set_statistics(session, enabled || stats_cost == 2);
-                double a = now();
-                if (rectify_session_run(session, input, n_in, &err) != RECTIFY_OK) {
-                    fprintf(stderr, "bench_rectify: %s\n", err.message);
-                    return 1;
-                }
-                (enabled ? on : off)[pairs] = now() - a;
-            }
-            pair[pairs] = on[pairs] / off[pairs];
-            pairs++;
-        }
-        rectify_session_set_statistics(session, 1);
-        double mon = median(on, pairs, tmp), moff = median(off, pairs, tmp);
+        int pairs = alternate(session, stats_cost == 2 ? STATS_COST_NULL : STATS_COST, threads, input, n_in, repeats,
+                              max_repeats, min_seconds, first, second, pair);
+        if (pairs < 0) return 1;
+        double mon = median(first, pairs, tmp), moff = median(second, pairs, tmp);
         printf(",\n  \"stats_cost\": {\"pairs\": %d, \"median_on_ms\": %.5f, \"median_off_ms\": %.5f, "
                "\"ratio\": %.4f, \"median_pair_ratio\": %.4f}",
                pairs, mon * 1e3, moff * 1e3, mon / moff, median(pair, pairs, tmp));
+    }
+    if (speedup) {
+        int pairs = alternate(session, SPEEDUP, threads, input, n_in, repeats, max_repeats, min_seconds, first,
+                              second, pair);
+        if (pairs < 0) return 1;
+        double one = median(first, pairs, tmp), many = median(second, pairs, tmp);
+        printf(",\n  \"speedup\": {\"pairs\": %d, \"threads\": %d, \"median_one_ms\": %.5f, "
+               "\"median_many_ms\": %.5f, \"ratio\": %.4f, \"median_pair_ratio\": %.4f}",
+               pairs, threads, one * 1e3, many * 1e3, one / many, median(pair, pairs, tmp));
     }
 
     if (dump) {

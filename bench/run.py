@@ -15,7 +15,9 @@ weights as a Darknet .weights file), one shared random input, and runs, one
 after the other (never in parallel):
   torch    bench/torch_bench.py with /usr/bin/python3, one process for all
            thread counts (best of its variants at each)
-  rectify  build/bench/bench_rectify, one process per thread count
+  rectify  build/bench/bench_rectify, one process per thread count; for
+           T > 1 one more, whose runs alternate between 1 thread and T
+           (--speedup: the speed-up measured in one process)
   darknet  darknet_bench (single-threaded: only in the 1-thread rows)
 Each engine: warm-up, then timed runs until at least --repeats runs (Darknet:
 3) and --seconds seconds are done. Outputs are compared with PyTorch eager's.
@@ -335,16 +337,19 @@ def rectify_table(results):
         if not e or not e.get("median_ms"):
             continue
         speedup = f"{t1[r['net']] / e['median_ms']:.2f}x" if r["net"] in t1 else "-"
+        u = e.get("speedup") or {}
+        alternated = (f"{u['ratio']:.2f}x ({u['median_one_ms']:.3g} / {u['median_many_ms']:.3g} ms, "
+                      f"{u['pairs']} pairs)" if u.get("ratio") else "-")
         wb = e.get("weight_file_bytes") or e.get("weight_bytes") or 0
         rss = e.get("peak_rss_bytes", 0)
         p = e.get("packed") or {}
         rows.append([r["net"], r["threads"], fmt_ms(e.get("load_ms")), fmt_ms(e.get("first_run_ms")),
                      fmt_ms(p.get("load_ms")), fmt_ms(p.get("first_run_ms")),
-                     fmt_ms(e["median_ms"]), speedup, e.get("runs"), f"{rss / 2**20:.1f}",
+                     fmt_ms(e["median_ms"]), speedup, alternated, e.get("runs"), f"{rss / 2**20:.1f}",
                      f"{wb / 2**20:.1f}", f"{rss / wb:.2f}" if wb else "-",
                      fmt_ms(e.get("layer_sum_ms"))])
     return table(["net", "T", "load ms", "first run ms", "packed: load ms", "packed: first run ms",
-                  "median ms", "speed-up vs T=1", "runs", "peak RSS MiB",
+                  "median ms", "speed-up vs T=1", "speed-up, T=1 and T alternated", "runs", "peak RSS MiB",
                   "weights MiB", "RSS / weights", "sum of layers ms"], rows)
 
 
@@ -573,6 +578,15 @@ def main():
                     e["packed"] = {k: (pdoc or {}).get(k) for k in
                                    ("load_ms", "first_run_ms", "median_ms", "peak_rss_bytes")}
                     e["packed"].update(pinfo, file_bytes=os.path.getsize(pfile))
+                    if T > 1:
+                        # the speed-up as the goal reads it, from runs on one
+                        # thread and on T alternated in one process: the
+                        # separate processes above are minutes apart, and a
+                        # slow stretch of this VM's second vCPU falls on one
+                        cmd = [bench, folder, "--weights", pfile, "--threads", str(T), "--input", inp,
+                               "--warmup", "2", "--speedup"] + budget
+                        udoc, uinfo = run_json(cmd, "rectify speed-up", quiet_wait=qw)
+                        e["speedup"] = dict((udoc or {}).get("speedup") or {}, **uinfo)
                     if args.stats_cost:
                         cmd = pin + [
                             bench, folder, "--weights", pfile, "--threads", str(T), "--input", inp,

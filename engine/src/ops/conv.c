@@ -58,8 +58,14 @@ static rectify_status infer(rx_ctx *c, rectify_model *m, rx_layer *l, const rx_s
    needs the fewest multiplications but keeps 4x the layer's weights as
    transformed filters, F(2x2, 3x3) 16/9x: F(4x4) while those take at most
    RX_WINO4_MAX bytes, F(2x2) beyond (VGG-16's 512-channel layers: 36 MiB
-   each in F(4x4), more than the L3 cache, streamed from memory on every
-   run; 16 MiB in F(2x2)). Returns the tile, or 0 for direct convolution.
+   each in F(4x4), 16 MiB in F(2x2)). That is for memory, not speed: both
+   stream from memory on every run, and on 28x28 (512 channels) F(4x4) ran
+   8.7 ms against F(2x2)'s 12.6 on one thread. VGG-16 with F(4x4) on its
+   28x28 layers ran 84-87 ms instead of 96-112 on one thread, 54-56 instead
+   of 59-61 on two, but peaked at 681 MiB resident: 1.29x its weight file,
+   past the 1.25x the engine keeps to (issue 4). On 14x14, F(2x2) is also
+   the faster on two threads (2.0 against 2.2 ms: F(4x4) has 16 tiles
+   there, too few to split). Returns the tile, or 0 for direct convolution.
    RECTIFY_WINOGRAD (read at load) overrides: "0" direct, "2" or "4". */
 #define RX_WINO4_MAX (16 << 20)
 

@@ -147,18 +147,26 @@ static int tile_runs(int64_t t0, int64_t count, int64_t tiles_w, int tile, int64
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/* dst[j * BLOCK + t] = row[tile * t + j] for t < n <= 16 and j < tile + 2,
-   by deinterleaving whole vectors (row is readable up to 16 * tile + 2). */
+/* The first n lanes, n clamped to 0..16. */
 __attribute__((target("avx512f")))
-static void columns16(const float *row, int tile, int n, float *dst)
+static inline __mmask16 lanes_upto(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* dst[j * BLOCK + t] = row[tile * t + j] for t < n <= 16 and j < tile + 2,
+   by deinterleaving whole vectors; only row[0 .. avail) is read (masked
+   loads: row may be the input plane itself, ending anywhere). */
+__attribute__((target("avx512f")))
+static void columns16(const float *row, int64_t avail, int tile, int n, float *dst)
 {
     const __mmask16 keep = (__mmask16)((1u << n) - 1);
+#define LOAD(at) _mm512_maskz_loadu_ps(lanes_upto(avail - (at)), row + (at))
     const __m512i step = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m512 e0, e1;
     if (tile == 4) {
         const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
-        __m512 v0 = _mm512_loadu_ps(row), v1 = _mm512_loadu_ps(row + 16);
-        __m512 v2 = _mm512_loadu_ps(row + 32), v3 = _mm512_loadu_ps(row + 48);
+        __m512 v0 = LOAD(0), v1 = LOAD(16), v2 = LOAD(32), v3 = LOAD(48);
         __m512 e[4];
         for (int j = 0; j < 4; j++) {
             __m512i at = _mm512_add_epi32(idx, _mm512_set1_epi32(j));
@@ -169,16 +177,19 @@ static void columns16(const float *row, int tile, int n, float *dst)
         e0 = e[0], e1 = e[1];
     } else {
         const __m512i idx = _mm512_slli_epi32(step, 1); /* 0, 2, ..., 30 */
-        __m512 v0 = _mm512_loadu_ps(row), v1 = _mm512_loadu_ps(row + 16);
+        __m512 v0 = LOAD(0), v1 = LOAD(16);
         e0 = _mm512_permutex2var_ps(v0, idx, v1);
         e1 = _mm512_permutex2var_ps(v0, _mm512_add_epi32(idx, _mm512_set1_epi32(1)), v1);
         _mm512_mask_storeu_ps(dst, keep, e0);
         _mm512_mask_storeu_ps(dst + BLOCK, keep, e1);
     }
-    /* the last two columns are the first two one tile on */
-    __m512 a = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(row[16 * tile])),
+#undef LOAD
+    /* the last two columns are the first two one tile on (read only for a
+       16th tile: avail then covers them) */
+    const float next0 = n == 16 ? row[16 * tile] : 0.0f, next1 = n == 16 ? row[16 * tile + 1] : 0.0f;
+    __m512 a = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(next0)),
                                                        _mm512_castps_si512(e0), 1));
-    __m512 b = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(row[16 * tile + 1])),
+    __m512 b = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(next1)),
                                                        _mm512_castps_si512(e1), 1));
     _mm512_mask_storeu_ps(dst + tile * BLOCK, keep, a);
     _mm512_mask_storeu_ps(dst + (tile + 1) * BLOCK, keep, b);
@@ -187,42 +198,48 @@ static void columns16(const float *row, int tile, int n, float *dst)
 
 /* d[(i * span + j) * BLOCK + l] = the input at row i, column j of lane l's
    patch (span = tile + 2), zero outside the plane. Each input row a run
-   covers is copied once, zero-padded, into `row`; then every column j of
-   the patches is a constant-stride slice of it, which vectorises. Lanes
-   past the runs are left as they are. */
+   covers is read 16 tiles at a time, in place where those lie inside the
+   plane, else copied zero-padded into `row` (copying every row was 3.5% of
+   VGG-16's run); every column j of the patches is then a constant-stride
+   slice of it, which vectorises. Lanes past the runs are left as they
+   are. */
 ALWAYS_INLINE void gather_patches(const float *plane, int64_t height, int64_t width, const tile_run *runs,
                                   int nruns, int tile, float *d)
 {
     const int span = tile + 2;
     const bool vector = rx_gemm_select() == &rx_gemm_avx512;
-    float row[4 * BLOCK + 2 + 64]; /* + 64: columns16 reads whole vectors past the end */
+    float row[4 * 16 + 2];
     for (int r = 0; r < nruns; r++) {
         const tile_run *u = &runs[r];
-        const int64_t len = (int64_t)tile * u->n + 2;
-        int64_t lo = u->x < 0 ? -u->x : 0, hi = width - u->x < len ? width - u->x : len;
-        if (hi < lo) hi = lo;
+        /* columns [lo, hi) of the run's patches lie inside the plane */
+        int64_t lo = u->x < 0 ? -u->x : 0, hi = width - u->x;
         for (int i = 0; i < span; i++) {
             const int64_t y = u->y + i;
-            if (y < 0 || y >= height) {
-                memset(row, 0, (size_t)len * sizeof *row);
-            } else {
-                memset(row, 0, (size_t)lo * sizeof *row);
-                if (hi > lo) memcpy(row + lo, plane + y * width + u->x + lo, (size_t)(hi - lo) * sizeof *row);
-                memset(row + hi, 0, (size_t)(len - hi) * sizeof *row);
-            }
+            const bool inside = y >= 0 && y < height;
+            for (int t0 = 0; t0 < u->n; t0 += 16) { /* 16 tiles at a time: one vector of lanes */
+                const int n = u->n - t0 < 16 ? u->n - t0 : 16;
+                const int64_t c0 = (int64_t)tile * t0, c1 = c0 + (int64_t)tile * n + 2;
+                const float *src = row;
+                if (inside && c0 >= lo && c1 <= hi) {
+                    src = plane + y * width + u->x + c0;
+                } else { /* an edge: its columns [a, b) inside the plane copied, the rest zero */
+                    int64_t a = c0 < lo ? lo : c0, b = c1 < hi ? c1 : hi;
+                    if (!inside || b < a) a = b = c0;
+                    memset(row, 0, (size_t)(a - c0) * sizeof *row);
+                    if (b > a) memcpy(row + (a - c0), plane + y * width + u->x + a, (size_t)(b - a) * sizeof *row);
+                    memset(row + (b - c0), 0, (size_t)(c1 - b) * sizeof *row);
+                }
+                float *dst = d + i * span * BLOCK + u->l0 + t0;
 #if defined(__x86_64__)
-            if (vector) {
-                for (int t0 = 0; t0 < u->n; t0 += 16)
-                    columns16(row + tile * t0, tile, u->n - t0 < 16 ? u->n - t0 : 16, d + i * span * BLOCK + u->l0 + t0);
-                continue;
-            }
+                if (vector) {
+                    columns16(src, c1 - c0, tile, n, dst);
+                    continue;
+                }
 #endif
-            for (int j = 0; j < span; j++) {
-                float *dst = d + (i * span + j) * BLOCK + u->l0;
-                const float *src = row + j;
-                const int64_t n = u->n;
-                if (tile == 4) for (int64_t t = 0; t < n; t++) dst[t] = src[4 * t]; /* constant strides vectorise */
-                else for (int64_t t = 0; t < n; t++) dst[t] = src[2 * t];
+                for (int j = 0; j < span; j++) {
+                    if (tile == 4) for (int t = 0; t < n; t++) dst[j * BLOCK + t] = src[4 * t + j]; /* constant strides vectorise */
+                    else for (int t = 0; t < n; t++) dst[j * BLOCK + t] = src[2 * t + j];
+                }
             }
         }
     }

@@ -266,20 +266,79 @@ Test(zeros, counts_match_with_an_observer) { zeros_case(1, true, false); }
 Test(zeros, statistics_off_counts_nothing_and_computes_the_same) { zeros_case(1, false, true); }
 Test(zeros, statistics_off_with_an_observer_on_two_threads) { zeros_case(2, true, true); }
 
+/* An observer that switches the statistics after the first layer. */
+static rectify_session *switched_session;
+static int switch_to;
+
+static int switch_after_first(void *user, int layer, const rectify_tensor *out)
+{
+    (void)user, (void)out;
+    if (layer == 0) rectify_session_set_statistics(switched_session, switch_to);
+    return 0;
+}
+
+/* A switch made during a run (by an observer) takes effect at the next run:
+   the run it is made in records every layer, zeros and times, or none. */
+Test(zeros, statistics_switched_by_an_observer_apply_from_the_next_run)
+{
+    const char *json = "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[2,4,4]},"
+                       "\"layers\":[{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":1},{\"name\":\"r\",\"op\":\"relu\"},"
+                       "{\"name\":\"q\",\"op\":\"maxpool\",\"kernel\":2}]}";
+    rectify_error err;
+    rectify_model *m = load_json(json, NULL, 0, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    cr_assert_eq(rectify_session_create(m, NULL, &switched_session, &err), RECTIFY_OK, "%s", err.message);
+    rectify_session_set_observer(switched_session, switch_after_first, NULL);
+    float in[32];
+    int64_t zeros[3] = {0}; /* per run: p (the input), r, q */
+    for (int i = 0; i < 32; i++) {
+        in[i] = (float)(i % 5) - 2.0f;
+        zeros[0] += in[i] == 0.0f, zeros[1] += !(in[i] > 0.0f);
+    }
+    for (int ch = 0; ch < 2; ch++) /* q: 2x2 windows of r, zero when all four are */
+        for (int y = 0; y < 4; y += 2)
+            for (int x = 0; x < 4; x += 2) {
+                bool all = true;
+                for (int k = 0; k < 4; k++) all &= !(in[ch * 16 + (y + k / 2) * 4 + x + k % 2] > 0.0f);
+                zeros[2] += all;
+            }
+    const int64_t samples[4] = {1, 1, 1, 2}; /* after each run */
+    const int to[4] = {0, 0, 1, 1};          /* what the observer switches to during it */
+    for (int run = 0; run < 4; run++) {
+        switch_to = to[run];
+        cr_assert_eq(rectify_session_run(switched_session, in, 32, &err), RECTIFY_OK, "%s", err.message);
+        for (int l = 0; l < 3; l++) {
+            rectify_layer_stats st;
+            cr_assert_eq(rectify_session_layer_stats(switched_session, l, &st), RECTIFY_OK);
+            cr_assert_eq(st.samples, samples[run], "run %d layer %d: %lld samples, want %lld", run, l,
+                         (long long)st.samples, (long long)samples[run]);
+            cr_assert(st.total_seconds >= 0.0 && st.total_seconds < 10.0, "run %d layer %d: %g s", run, l,
+                      st.total_seconds);
+            cr_assert_eq(st.total_zeros, samples[run] * zeros[l], "run %d layer %d: %lld zeros, want %lld", run, l,
+                         (long long)st.total_zeros, (long long)(samples[run] * zeros[l]));
+        }
+    }
+    rectify_session_destroy(switched_session);
+    rectify_model_destroy(m);
+}
+
 /* The counting kernels (AVX-512, and the generic loops: this suite also
-   runs with RECTIFY_ISA=avx2 and generic) on random shapes: planes of 4 to 1600
-   floats, whole vectors and tails, batches of 1 to 3, one and two threads,
-   inputs of +0, -0, NaN, negatives and positives in random shares. The net
-   input -> p1 (maxpool 1x1: the input itself, NaN included) -> r1 (relu,
-   counting p1's zeros too) -> p2 (maxpool 2x2) -> f (flatten: planes of one
-   float) -> r2 (relu, counting f's zeros): every layer's zeros per sample and
-   channel, and the per-sample sparsities, against plain counts. */
+   runs with RECTIFY_ISA=avx2 and generic, though there the generic loops
+   run this CPU's clone of them) on random shapes: planes of 4 to 4096
+   floats, whole vectors and tails, batches of 1 to 3, one and two threads
+   (the passes split between threads above 32768 or 65536 floats), inputs of
+   +0, -0, NaN, negatives and positives in random shares. The net input ->
+   p1 (maxpool 1x1: the input itself, NaN included) -> r1 (relu, counting
+   p1's zeros too) -> p2 (maxpool 2x2, counted by a pass) -> f (flatten:
+   planes of one float) -> r2 (relu, counting f's zeros) -> f2 (flatten
+   again: a pass over planes of one float): every layer's zeros per sample
+   and channel, and the per-sample sparsities, against plain counts. */
 Test(zeros, counts_match_plain_counts_on_random_shapes)
 {
     rng r = {41};
     const float values[] = {-2.0f, -0.0f, 0.0f, 0.5f, 1.0f, NAN};
     for (int trial = 0; trial < 30; trial++) {
-        const int c = rng_int(&r, 1, 40), h = rng_int(&r, 2, 40), w = rng_int(&r, 2, 40);
+        const int c = rng_int(&r, 1, 40), h = rng_int(&r, 2, 64), w = rng_int(&r, 2, 64);
         const int batch = rng_int(&r, 1, 3), threads = 1 + trial % 2, zero_share = rng_int(&r, 0, 100);
         const int ph = h / 2, pw = w / 2;
         const int64_t plane = (int64_t)h * w, pplane = (int64_t)ph * pw, n = (int64_t)c * plane;
@@ -288,17 +347,18 @@ Test(zeros, counts_match_plain_counts_on_random_shapes)
                  "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
                  "\"layers\":[{\"name\":\"p1\",\"op\":\"maxpool\",\"kernel\":1},{\"name\":\"r1\",\"op\":\"relu\"},"
                  "{\"name\":\"p2\",\"op\":\"maxpool\",\"kernel\":2},{\"name\":\"f\",\"op\":\"flatten\"},"
-                 "{\"name\":\"r2\",\"op\":\"relu\"}]}", c, h, w);
+                 "{\"name\":\"r2\",\"op\":\"relu\"},{\"name\":\"f2\",\"op\":\"flatten\"}]}", c, h, w);
         rectify_error err;
         rectify_model *m = load_json(json, NULL, 0, &err);
         cr_assert_not_null(m, "%s", err.message);
         float *in = malloc((size_t)(n * batch) * sizeof *in);
         for (int64_t i = 0; i < n * batch; i++)
             in[i] = rng_int(&r, 0, 99) < zero_share ? (rng_int(&r, 0, 1) ? 0.0f : -0.0f) : values[rng_int(&r, 0, 5)];
-        /* want[layer][sample][channel]; channels: c for p1, r1, p2; c*ph*pw for f and r2 */
-        const int64_t units = (int64_t)c * pplane, channels[5] = {c, c, c, units, units};
-        int64_t *want[5];
-        for (int l = 0; l < 5; l++) want[l] = calloc((size_t)(batch * channels[l]), sizeof *want[l]);
+        /* want[layer][sample][channel]; channels: c for p1, r1, p2; c*ph*pw for f, r2, f2 */
+        enum { LAYERS = 6 };
+        const int64_t units = (int64_t)c * pplane, channels[LAYERS] = {c, c, c, units, units, units};
+        int64_t *want[LAYERS];
+        for (int l = 0; l < LAYERS; l++) want[l] = calloc((size_t)(batch * channels[l]), sizeof *want[l]);
         for (int b = 0; b < batch; b++) {
             const float *x = in + b * n;
             for (int ch = 0; ch < c; ch++) {
@@ -315,6 +375,7 @@ Test(zeros, counts_match_plain_counts_on_random_shapes)
                         want[2][b * c + ch] += zero;
                         want[3][b * units + u] += zero;
                         want[4][b * units + u] += zero;
+                        want[5][b * units + u] += zero;
                     }
             }
         }
@@ -322,9 +383,10 @@ Test(zeros, counts_match_plain_counts_on_random_shapes)
         rectify_session_options options = {.threads = threads, .batch = batch};
         cr_assert_eq(rectify_session_create(m, &options, &s, &err), RECTIFY_OK, "%s", err.message);
         cr_assert_eq(rectify_session_run(s, in, (size_t)(n * batch), &err), RECTIFY_OK, "%s", err.message);
-        const int64_t per_sample[5] = {n, n, (int64_t)c * pplane, units, units};
-        for (int l = 0; l < 5; l++) {
+        const int64_t per_sample[LAYERS] = {n, n, (int64_t)c * pplane, units, units, units};
+        for (int l = 0; l < LAYERS; l++) {
             int64_t *got = malloc((size_t)channels[l] * sizeof *got), total = 0, lo = INT64_MAX, hi = 0;
+            double sq = 0.0;
             cr_assert_eq(rectify_session_channel_zeros(s, l, got, channels[l]), RECTIFY_OK);
             for (int64_t ch = 0; ch < channels[l]; ch++) {
                 int64_t sum = 0;
@@ -338,6 +400,7 @@ Test(zeros, counts_match_plain_counts_on_random_shapes)
                 int64_t z = 0;
                 for (int64_t ch = 0; ch < channels[l]; ch++) z += want[l][b * channels[l] + ch];
                 lo = z < lo ? z : lo, hi = z > hi ? z : hi;
+                sq += ((double)z / (double)per_sample[l]) * ((double)z / (double)per_sample[l]);
             }
             rectify_layer_stats st;
             cr_assert_eq(rectify_session_layer_stats(s, l, &st), RECTIFY_OK);
@@ -348,11 +411,13 @@ Test(zeros, counts_match_plain_counts_on_random_shapes)
             cr_assert_eq(st.min_sparsity, (double)lo / (double)per_sample[l]);
             cr_assert_eq(st.max_sparsity, (double)hi / (double)per_sample[l]);
             cr_assert(fabs(st.sum_sparsity - (double)total / (double)per_sample[l]) <= 1e-12 * batch);
+            cr_assert(fabs(st.sum_sparsity_sq - sq) <= 1e-12 * batch, "layer %d: sum of squares %.17g, want %.17g", l,
+                      st.sum_sparsity_sq, sq);
             free(got);
         }
         rectify_session_destroy(s);
         rectify_model_destroy(m);
-        for (int l = 0; l < 5; l++) free(want[l]);
+        for (int l = 0; l < LAYERS; l++) free(want[l]);
         free(in);
     }
 }

@@ -421,8 +421,9 @@ typedef struct rectify_layer_stats {
 
 /* Statistics on (the default: every run counts every layer's zeros and
    times every layer) or off (runs record nothing; what earlier runs
-   recorded stays). Off is for measuring what they cost: bench_rectify
-   --stats-cost alternates runs with and without them. */
+   recorded stays). A change made during a run (from an observer) takes
+   effect at the next run. Off is for measuring what they cost:
+   bench_rectify --stats-cost alternates runs with and without them. */
 RECTIFY_API void rectify_session_set_statistics(rectify_session *session, int enabled);
 
 /* Layer `layer`'s statistics, copied into *stats (all zeros before any run).

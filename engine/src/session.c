@@ -18,8 +18,6 @@
 #include "kernels/kernels.h"
 #include "ops/op.h"
 
-/* A layer's statistics as a run records them: integers, turned into the
-   per-sample sparsities of rectify_layer_stats when they are read. */
 /* A cheap, steady count for the layers' times: the time-stamp counter on
    x86 (constant rate on every CPU since 2008's), the monotonic clock's
    nanoseconds elsewhere. */
@@ -34,6 +32,15 @@ static inline uint64_t rx_ticks(void)
 #endif
 }
 
+/* The ticks from t0 to t1; 0 if they go backwards (time-stamp counters of
+   two CPUs out of step, and the thread moved between them). */
+static inline uint64_t rx_ticks_since(uint64_t t0, uint64_t t1)
+{
+    return t1 > t0 ? t1 - t0 : 0;
+}
+
+/* A layer's statistics as a run records them: integers, turned into the
+   per-sample sparsities of rectify_layer_stats when they are read. */
 typedef struct layer_totals {
     rectify_layer_stats s;  /* all but the per-sample sparsities */
     int64_t min_zeros, max_zeros; /* of one sample */
@@ -294,14 +301,15 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
        its own counting, read as ticks (rx_ticks: 11 ns here, where a clock
        read takes 31 ns and 13 of them were 1% of LeNet-5); two clock reads
        a run give the ticks' length. */
-    const double w0 = s->no_stats ? 0.0 : omp_get_wtime();
-    const uint64_t k0 = s->no_stats ? 0 : rx_ticks();
+    const bool stats = !s->no_stats; /* for the whole run, whatever the observer switches */
+    const double w0 = stats ? omp_get_wtime() : 0.0;
+    const uint64_t k0 = stats ? rx_ticks() : 0;
     uint64_t t0 = k0;
     for (int i = 0; i < m->layer_count; i++) {
         const rx_layer *l = &m->layers[i];
         rx_exec e = {.model = m, .layer = l, .out = s->buffers[l->buffer], .batch = s->batch,
                      .threads = s->threads, .scratch = s->scratch,
-                     .zeros = l->op->counts_zeros && !s->no_stats ? counts : NULL,
+                     .zeros = l->op->counts_zeros && stats ? counts : NULL,
                      .in_zeros = deferred >= 0 ? held : NULL};
         for (int k = 0; k < l->input_count; k++) {
             int in = l->inputs[k];
@@ -309,7 +317,7 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
             e.in_shape[k] = in < 0 ? &m->input : &m->layers[in].out;
         }
         l->op->run(&e);
-        if (s->no_stats) goto observe;
+        if (!stats) goto observe;
         if (deferred >= 0) record(s, deferred, held), deferred = -1;
         if (l->op->counts_zeros) {
             record(s, i, counts);
@@ -320,20 +328,20 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
             record(s, i, counts);
         }
         const uint64_t t1 = rx_ticks();
-        s->stats[i].ticks = t1 - t0;
+        s->stats[i].ticks = rx_ticks_since(t0, t1);
         t0 = t1;
     observe:
         if (s->observer) {
             rectify_tensor v;
             make_view(s, &l->out, e.out, &v);
             if (s->observer(s->observer_user, i, &v)) {
-                if (!s->no_stats) record_times(s, i + 1, omp_get_wtime() - w0, rx_ticks() - k0);
+                if (stats) record_times(s, i + 1, omp_get_wtime() - w0, rx_ticks_since(k0, rx_ticks()));
                 return rx_fail(err, RECTIFY_ERR_ARGUMENT, "the observer stopped the run after layer \"%s\"", l->name);
             }
             t0 = rx_ticks(); /* the observer's time is nobody's */
         }
     }
-    if (!s->no_stats) record_times(s, m->layer_count, omp_get_wtime() - w0, rx_ticks() - k0);
+    if (stats) record_times(s, m->layer_count, omp_get_wtime() - w0, rx_ticks_since(k0, rx_ticks()));
     s->ran = true;
     return RECTIFY_OK;
 }

@@ -62,7 +62,8 @@ extern const rx_gemm_isa rx_gemm_avx512, rx_gemm_avx2, rx_gemm_generic;
         case 3: TILE(k, a, lda, b, c, ldc, 3, cols, bias, init); break;                              \
         case 4: TILE(k, a, lda, b, c, ldc, 4, cols, bias, init); break;                              \
         case 5: TILE(k, a, lda, b, c, ldc, 5, cols, bias, init); break;                              \
-        default: TILE(k, a, lda, b, c, ldc, RX_MR, cols, bias, init); break;                         \
+        case RX_MR: TILE(k, a, lda, b, c, ldc, RX_MR, cols, bias, init); break;                      \
+        default: break; /* no rows: nothing to store */                                              \
         }                                                                                            \
     }
 

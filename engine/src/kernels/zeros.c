@@ -13,6 +13,14 @@
    (rx_gemm_select: RECTIFY_ISA applies). */
 #include "kernels.h"
 
+/* "The loop's iterations are independent" (y may be x, element by element),
+   in each compiler's words. */
+#if defined(__clang__)
+#  define RX_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#else
+#  define RX_IVDEP _Pragma("GCC ivdep")
+#endif
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #  include <immintrin.h>
 #  define RX_X86 1
@@ -47,7 +55,7 @@ static void relu_count_generic(const float *x, float *y, int64_t planes, int64_t
                                int64_t *in_zeros)
 {
     if (!zeros) { /* statistics off */
-        #pragma GCC ivdep
+        RX_IVDEP
         for (int64_t i = 0; i < planes * plane; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         return;
     }
@@ -58,7 +66,7 @@ static void relu_count_generic(const float *x, float *y, int64_t planes, int64_t
         for (int64_t i0 = 0; i0 < plane; i0 += 1 << 30) {
             const int64_t n = plane - i0 < (1 << 30) ? plane - i0 : (1 << 30);
             int32_t zo = 0, zi = 0;
-            #pragma GCC ivdep /* b may be a (in place): element i is read before it is written */
+            RX_IVDEP /* b may be a (in place): element i is read before it is written */
             for (int64_t i = i0; i < i0 + n; i++) {
                 float v = a[i], r = v > 0.0f ? v : 0.0f;
                 zi += v == 0.0f;

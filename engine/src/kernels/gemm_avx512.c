@@ -2,7 +2,7 @@
    are broadcast from memory, four pixel vectors loaded per k. */
 #include <immintrin.h>
 
-#include "gemm.h"
+#include "kernels.h"
 
 #if defined(__x86_64__)
 enum { MR = RX_MR, NR = 64 };
@@ -19,7 +19,7 @@ static inline void tile(int64_t k, const float *a, int64_t lda, const float *b, 
     __mmask16 m[4];
     for (int j = 0; j < 4; j++) {
         int left = cols - 16 * j;
-        m[j] = left >= 16 ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
+        m[j] = rx_lanes16(left);
     }
 #define LOAD(i, x0, x1, x2, x3)                                                                      \
     if (i >= R) {                                                                                    \

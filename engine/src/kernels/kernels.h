@@ -11,6 +11,13 @@
 #  define RX_MULTIVERSION
 #endif
 
+/* A mask of the first n of 16 vector lanes (AVX-512's __mmask16), n
+   clamped to 0..16: a partial vector's lanes. */
+static inline uint16_t rx_lanes16(int64_t n)
+{
+    return n >= 16 ? (uint16_t)0xffff : n <= 0 ? (uint16_t)0 : (uint16_t)((1u << n) - 1);
+}
+
 typedef struct rx_conv_geometry {
     int64_t channels, height, width;    /* of one group's input */
     int64_t out_height, out_width;

@@ -27,7 +27,7 @@ static void transpose_avx512(const float *w, int64_t rows, int64_t n, int64_t r0
                              int64_t ld)
 {
     for (; i0 < i1; i0 += 16) {
-        const __mmask16 m = i1 - i0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (i1 - i0)) - 1);
+        const __mmask16 m = rx_lanes16(i1 - i0);
         __m512 t[16], u[16];
         for (int j = 0; j < 16; j++)
             t[j] = r0 + j < rows ? _mm512_maskz_loadu_ps(m, w + (r0 + j) * n + i0) : _mm512_setzero_ps();

@@ -147,21 +147,14 @@ static int tile_runs(int64_t t0, int64_t count, int64_t tiles_w, int tile, int64
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/* The first n lanes, n clamped to 0..16. */
-__attribute__((target("avx512f")))
-static inline __mmask16 lanes_upto(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
-}
-
 /* dst[j * BLOCK + t] = row[tile * t + j] for t < n <= 16 and j < tile + 2,
    by deinterleaving whole vectors; only row[0 .. avail) is read (masked
    loads: row may be the input plane itself, ending anywhere). */
 __attribute__((target("avx512f")))
 static void columns16(const float *row, int64_t avail, int tile, int n, float *dst)
 {
-    const __mmask16 keep = (__mmask16)((1u << n) - 1);
-#define LOAD(at) _mm512_maskz_loadu_ps(lanes_upto(avail - (at)), row + (at))
+    const __mmask16 keep = rx_lanes16(n);
+#define LOAD(at) _mm512_maskz_loadu_ps(rx_lanes16(avail - (at)), row + (at))
     const __m512i step = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m512 e0, e1;
     if (tile == 4) {

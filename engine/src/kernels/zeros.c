@@ -90,9 +90,6 @@ static inline int64_t rx_popcount16(unsigned m)
     return r;
 }
 
-/* The first n < 16 lanes. */
-static inline __mmask16 first_lanes(int64_t n) { return (__mmask16)((1u << n) - 1); }
-
 /* counts[p .. p + 16) = the lanes of mask m as 0 or 1. */
 AVX512 static inline void store_flags(int64_t *counts, __mmask16 m)
 {
@@ -118,21 +115,18 @@ AVX512 static void count_zeros_avx512(const float *x, int64_t planes, int64_t pl
             z1 += rx_popcount16(_mm512_cmp_ps_mask(_mm512_loadu_ps(v + i + 16), zero, _CMP_EQ_OQ));
         }
         for (; i < plane; i += 16) {
-            const __mmask16 m = plane - i >= 16 ? (__mmask16)0xffff : first_lanes(plane - i);
+            const __mmask16 m = rx_lanes16(plane - i);
             z1 += rx_popcount16(_mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, v + i), zero, _CMP_EQ_OQ));
         }
         counts[p] = z0 + z1;
     }
 }
 
+/* With counts (zeros not NULL): without, the generic loop is as fast. */
 AVX512 static void relu_count_avx512(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros,
                                      int64_t *in_zeros)
 {
     const __m512 zero = _mm512_setzero_ps();
-    if (!zeros) { /* statistics off */
-        relu_count_generic(x, y, planes, plane, NULL, NULL);
-        return;
-    }
     if (plane == 1) { /* dense layers: zeros and in_zeros are flags */
         int64_t p = 0;
         for (; p + 16 <= planes; p += 16) {
@@ -162,7 +156,7 @@ AVX512 static void relu_count_avx512(const float *x, float *y, int64_t planes, i
             _mm512_storeu_ps(b + i, _mm512_maskz_mov_ps(gt, v));
         }
         if (i < plane) { /* masked: a masked store costs more than a plain one on Zen */
-            const __mmask16 m = first_lanes(plane - i);
+            const __mmask16 m = rx_lanes16(plane - i);
             const __m512 v = _mm512_maskz_loadu_ps(m, a + i);
             const __mmask16 gt = _mm512_mask_cmp_ps_mask(m, v, zero, _CMP_GT_OQ);
             eq += rx_popcount16(_mm512_mask_cmp_ps_mask(m, v, zero, _CMP_EQ_OQ));
@@ -187,7 +181,7 @@ void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *coun
 void rx_relu_count(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros, int64_t *in_zeros)
 {
 #ifdef RX_X86
-    if (rx_gemm_select() == &rx_gemm_avx512) relu_count_avx512(x, y, planes, plane, zeros, in_zeros);
+    if (zeros && rx_gemm_select() == &rx_gemm_avx512) relu_count_avx512(x, y, planes, plane, zeros, in_zeros);
     else
 #endif
     relu_count_generic(x, y, planes, plane, zeros, in_zeros);

@@ -15,6 +15,7 @@
    N is each session's OpenMP thread count (default 2: parallel regions
    inside concurrent sessions); R how many times each thread runs its list
    (default 2). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "rectify.h"
+#include "support.h"
 
 #define LENET TEST_SOURCE_ROOT "/models/lenet5-mnist"
 #define THREADS 8
@@ -173,6 +175,61 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/* One Winograd layer on a session of session_threads OpenMP threads, which
+   share its blocks of tiles: a thread with none left takes products of
+   another's (conv.c, wino_help; blocks of 16M multiply-adds or more).
+   Layers of one block (4 tiles), F(4x4) and F(2x2), in batches of 3: one
+   thread runs two samples, the other one and then helps. Each run 20 times:
+   every output bit for bit that of one thread. Returns the problems,
+   printed. */
+static int winograd_shared(void)
+{
+    static const struct { const char *variant; int cin, cout, side; } cases[] = {
+        {"4", 384, 320, 8}, {"4", 448, 384, 6}, {"2", 512, 512, 4}, {"2", 640, 480, 4},
+    };
+    enum { BATCH = 3, RUNS = 20 };
+    int problems = 0;
+    rng r = {7};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int cin = cases[i].cin, cout = cases[i].cout, side = cases[i].side;
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"w\",\"input\":{\"shape\":[%d,%d,%d]},"
+                 "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":3,\"padding\":1}]}",
+                 cin, side, side, cout);
+        float *weight = random_floats(&r, (int64_t)cout * cin * 9, -0.1f, 0.1f), *b = random_floats(&r, cout, -1, 1);
+        float *in = random_floats(&r, (int64_t)BATCH * cin * side * side, -1, 1);
+        ttensor t[2] = {{"c.weight", 4, {cout, cin, 3, 3}, weight}, {"c.bias", 1, {cout}, b}};
+        setenv("RECTIFY_WINOGRAD", cases[i].variant, 1);
+        rectify_error err;
+        rectify_model *m = load_json(json, t, 2, &err);
+        unsetenv("RECTIFY_WINOGRAD");
+        int64_t n1, n;
+        float *one = m ? run_model(m, in, BATCH, 1, &n1) : NULL;
+        for (int run = 0; one && run < RUNS; run++) {
+            float *got = run_model(m, in, BATCH, session_threads, &n);
+            if (!got || n != n1 || memcmp(got, one, (size_t)n * sizeof *got) != 0) {
+                printf("FAIL winograd F(%sx%s) %dx%dx%d -> %d, run %d: differs from one thread\n", cases[i].variant,
+                       cases[i].variant, cin, side, side, cout, run);
+                problems++;
+                free(got);
+                break;
+            }
+            free(got);
+        }
+        if (!one) {
+            printf("FAIL winograd case %zu: %s\n", i, m ? "run failed" : err.message);
+            problems++;
+        }
+        free(one), free(weight), free(b), free(in);
+        rectify_model_destroy(m);
+    }
+    if (!problems)
+        printf("ok   a Winograd layer's blocks shared by %d OpenMP threads: 4 layers x %d runs of %d samples, "
+               "bit-exact\n", session_threads, RUNS, BATCH);
+    return problems;
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -236,6 +293,8 @@ int main(int argc, char **argv)
         printf("FAIL the threads' images are not different\n");
     }
     rectify_model_destroy(m);
+    if (winograd_shared()) failed++;
+    else passed++;
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -44,7 +44,8 @@ if [ ${#stale[@]} -gt 0 ]; then
         echo "0 passed, 1 failed"; exit 1
     fi
 fi
-if ! "$CC" "${flags[@]}" -DTEST_SOURCE_ROOT="\"$root\"" "$root/tests/test_concurrency.c" "${objects[@]}" \
+if ! "$CC" "${flags[@]}" -DTEST_SOURCE_ROOT="\"$root\"" "$root/tests/test_concurrency.c" "$root/tests/support.c" \
+        "$root/tests/reference.c" "${objects[@]}" \
         -lcjson -lm -lpthread -o "$out/test_concurrency"; then
     echo "0 passed, 1 failed"; exit 1
 fi

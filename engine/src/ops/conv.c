@@ -4,6 +4,7 @@
    packs the im2col panel of a few output pixels, a cache block of k at a
    time (kernels/im2col.c), and runs the micro-kernels over it (gemm.h). */
 #include <omp.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,6 +165,114 @@ static rectify_status prepare(rectify_model *m, rx_layer *l, rectify_error *err)
     return RECTIFY_OK;
 }
 
+/* One Winograd layer's constants. */
+typedef struct wino {
+    const rx_gemm_isa *isa;
+    const float *u;
+    int64_t channels, filters, fblocks, ldm;
+    int nr, points;
+} wino;
+
+/* A task: a block of count tiles (v: their V, mm: their M) for filter
+   blocks [fb0, fb0 + nfb). Its products (point, filter block), point-major,
+   are claimed `per` at a time: whichever thread runs them, the output is
+   the same. */
+typedef struct wino_task {
+    const float *v;
+    float *mm;
+    int64_t count, fb0, nfb, per;
+} wino_task;
+
+/* The task's products [claim * per, + per). */
+static void wino_products(const wino *w, const wino_task *k, int64_t claim)
+{
+    const int nr = w->nr, points = w->points;
+    const int64_t groups = (k->count + RX_MR - 1) / RX_MR, all = points * k->nfb;
+    for (int64_t pr = claim * k->per; pr < all && pr < (claim + 1) * k->per; pr++) {
+        const int p = (int)(pr / k->nfb);
+        const int64_t fb = k->fb0 + pr % k->nfb;
+        const int cols = (int)(w->filters - fb * nr < nr ? w->filters - fb * nr : nr);
+        for (int64_t c0 = 0; c0 < w->channels; c0 += RX_KC) {
+            const int64_t kc = w->channels - c0 < RX_KC ? w->channels - c0 : RX_KC;
+            const float *u = w->u + (((int64_t)p * w->fblocks + fb) * w->channels + c0) * nr;
+            for (int64_t g = 0; g < groups; g++) {
+                const int n = (int)(k->count - g * RX_MR < RX_MR ? k->count - g * RX_MR : RX_MR);
+                w->isa->kernel(kc, k->v + ((g * w->channels + c0) * points + p) * RX_MR, points * RX_MR, u,
+                               k->mm + (g * RX_MR * points + p) * w->ldm + fb * nr, points * w->ldm, n, cols, NULL,
+                               c0 == 0);
+            }
+        }
+    }
+}
+
+/* Multiply-adds a claim of products holds at least (when a task has as
+   many), about 2 us: claims pass a cache line between the cores, which
+   costs more than products of a few tiles (the CIFAR VGG's 8x8 layers). */
+#define RX_WINO_GRAIN (1 << 18)
+#define RX_WINO_CLAIMS 32767 /* per task at most: 15 bits */
+/* Multiply-adds from which tasks are shared, about 150 us: the CIFAR VGG's
+   (1.2M) ran slower shared, 0.089 and 0.078 ms instead of 0.078 and 0.061
+   for its 32x32 and 8x8 layers on two threads (the owner then waits for a
+   helper's claim, run from the other core's cache). */
+#define RX_WINO_SHARE (16 << 20)
+
+/* A thread's task in flight, whose products other threads may claim: a
+   thread with no task left helps the others finish theirs rather than
+   wait at the end of the layer. Tasks split evenly between two threads
+   did not finish together: one core of this VM ran the same work 10-20%
+   slower than the other (VGG-16's 14x14 to 56x56 layers, rdtsc per
+   thread), and with 1-3 tasks each the faster one then waited 8-24% of
+   the layer. A helper reads the owner's V and writes its M from the other
+   core, which is why it is only the tail: each thread first works on tasks
+   of its own.
+   state: the task's generation << 32 | its claims << 16 | the next claim.
+   A claim is taken by raising the next one; the owner publishes a task
+   (with the next generation) only when every claim of the last one is
+   finished, so a claim taken below the claims is the published task's,
+   and the task is read only after it is taken. */
+typedef struct wino_slot {
+    _Alignas(64) uint64_t state;
+    uint64_t done; /* claims finished by helpers */
+    int busy;      /* the owner may still offer a task */
+    wino_task task;
+} wino_slot;
+#define RX_WINO_SLOTS 64 /* threads past these neither offer their tasks nor help */
+#define RX_NEXT(state) ((int64_t)((state) & 0xffff))
+#define RX_CLAIMS(state) ((int64_t)(((state) >> 16) & 0xffff))
+
+/* A wait's n-th turn: a pause, and every 1024th turn the core is offered
+   to other threads (more threads than cores: the one waited for may not be
+   running). */
+static inline void rx_relax(unsigned n)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (n % 1024 == 1023) sched_yield();
+}
+
+/* Takes claims of the other threads' tasks until none has a task left. */
+static void wino_help(const wino *w, wino_slot *slots, int threads, int self)
+{
+    for (unsigned turn = 0, any = 1; any; turn++) {
+        any = 0;
+        for (int j = 0; j < threads && j < RX_WINO_SLOTS; j++) {
+            if (j == self || !__atomic_load_n(&slots[j].busy, __ATOMIC_ACQUIRE)) continue;
+            any = 1;
+            uint64_t st = __atomic_load_n(&slots[j].state, __ATOMIC_ACQUIRE);
+            while (RX_NEXT(st) < RX_CLAIMS(st)) {
+                if (!__atomic_compare_exchange_n(&slots[j].state, &st, st + 1, false, __ATOMIC_ACQ_REL,
+                                                 __ATOMIC_ACQUIRE))
+                    continue; /* st now holds the current state */
+                wino_products(w, &slots[j].task, RX_NEXT(st));
+                __atomic_fetch_add(&slots[j].done, 1, __ATOMIC_RELEASE);
+                st = __atomic_load_n(&slots[j].state, __ATOMIC_ACQUIRE);
+            }
+        }
+        rx_relax(turn);
+    }
+}
+
 static void run_winograd(const rx_exec *e)
 {
     const rx_layer *l = e->layer;
@@ -174,56 +283,70 @@ static void run_winograd(const rx_exec *e)
     const int tile = l->winograd, points = rx_winograd_points(tile);
     const int64_t tiles_w = (ow + tile - 1) / tile;
     const int64_t tiles = tiles_w * ((oh + tile - 1) / tile);
-    const int64_t fblocks = (filters + nr - 1) / nr, ldm = fblocks * nr;
+    const int64_t fblocks = (filters + nr - 1) / nr;
+    const wino w = {isa, l->packed, channels, filters, fblocks, fblocks * nr, nr, points};
     const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
-    /* Tiles go in groups of RX_MR (one micro-kernel call), groups into
-       blocks of at most RX_WINO_BLOCK tiles, as evenly as they divide, and a
-       multiple of the threads when there are groups enough: the work of a
-       block is its number of groups. When the blocks still do not divide
-       among the threads (few tiles: deep layers), every block's filters are
-       split among them too (each part transforms the block's input again). */
-    const int64_t tile_groups = (tiles + RX_MR - 1) / RX_MR, per_block = RX_WINO_BLOCK / RX_MR;
+    /* Tiles go into blocks of at most RX_WINO_BLOCK, as evenly as tiles
+       divide (not whole groups of RX_MR: a micro-kernel call costs the rows
+       it computes), and into a multiple of the threads when there are tiles
+       enough: blocks of whole groups (5 and 6 groups of VGG-16's 33 on
+       28x28 and 56x56) gave one thread 8% more work than the other. With
+       fewer blocks than threads (small images: deep layers), every block's
+       filters are split among the threads too (each part transforms the
+       block's input again). */
+    const int64_t tile_groups = (tiles + RX_MR - 1) / RX_MR;
     const int threads = threads_for(e);
-    int64_t tile_blocks = (tile_groups + per_block - 1) / per_block;
+    int64_t tile_blocks = (tiles + RX_WINO_BLOCK - 1) / RX_WINO_BLOCK;
     if (threads > 1 && tile_blocks % threads) {
         int64_t up = (tile_blocks + threads - 1) / threads * threads;
         if (up <= tile_groups) tile_blocks = up;
     }
+    /* Tasks of fewer multiply-adds are not shared (RX_WINO_SHARE): there,
+       when the blocks do not divide among the threads, each block's filters
+       are split among them (each part transforms the block's input again). */
     const int64_t units = e->batch * tile_blocks;
-    int64_t split = threads > 1 && units % threads ? threads : 1;
+    const bool shared = threads > 1 && tiles / tile_blocks * channels * filters * points >= RX_WINO_SHARE;
+    int64_t split = (shared ? units < threads : units % threads != 0) ? threads : 1;
     if (split > fblocks) split = fblocks;
     const int64_t tasks = units * split, per_thread = winograd_scratch(channels, filters);
     int64_t next = 0;
+    wino_slot slots[RX_WINO_SLOTS];
+    for (int j = 0; shared && j < threads && j < RX_WINO_SLOTS; j++) slots[j] = (wino_slot){.busy = 1};
     RX_PARALLEL(threads, {
-        const int64_t tid = omp_get_thread_num();
+        const int tid = omp_get_thread_num();
+        wino_slot *own = shared && tid < RX_WINO_SLOTS ? &slots[tid] : NULL;
         float *v = e->scratch + tid * per_thread;
         float *mm = v + RX_WINO_POINTS_MAX * RX_WINO_BLOCK * channels;
+        uint64_t generation = 0;
         for (int64_t t; (t = rx_next_task(&next)) < tasks;) {
-            int64_t part = t % split, unit = t / split, b = unit / tile_blocks, blk = unit % tile_blocks;
-            int64_t g0 = blk * tile_groups / tile_blocks, g1 = (blk + 1) * tile_groups / tile_blocks;
-            int64_t t0 = g0 * RX_MR, count = (g1 * RX_MR < tiles ? g1 * RX_MR : tiles) - t0;
-            int64_t groups = g1 - g0;
-            int64_t fb0 = part * fblocks / split, fb1 = (part + 1) * fblocks / split;
+            const int64_t part = t % split, unit = t / split, b = unit / tile_blocks, blk = unit % tile_blocks;
+            const int64_t t0 = blk * tiles / tile_blocks, count = (blk + 1) * tiles / tile_blocks - t0;
+            const int64_t fb0 = part * fblocks / split, fb1 = (part + 1) * fblocks / split;
+            wino_task k = {v, mm, count, fb0, fb1 - fb0, 1};
+            const int64_t work = count * channels * nr, all = points * k.nfb;
+            if (work < RX_WINO_GRAIN) k.per = (RX_WINO_GRAIN + work - 1) / work;
+            if (all > RX_WINO_CLAIMS * k.per) k.per = (all + RX_WINO_CLAIMS - 1) / RX_WINO_CLAIMS;
+            const int64_t claims = (all + k.per - 1) / k.per;
             rx_winograd_input(tile, e->in[0] + b * channels * height * width, channels, height, width, l->p.win.pt,
                               l->p.win.pl, tiles_w, t0, count, v);
-            for (int p = 0; p < points; p++)
-                for (int64_t fb = fb0; fb < fb1; fb++) {
-                    int cols = (int)(filters - fb * nr < nr ? filters - fb * nr : nr);
-                    for (int64_t c0 = 0; c0 < channels; c0 += RX_KC) {
-                        int64_t kc = channels - c0 < RX_KC ? channels - c0 : RX_KC;
-                        const float *u = l->packed + (((int64_t)p * fblocks + fb) * channels + c0) * nr;
-                        for (int64_t g = 0; g < groups; g++) {
-                            int n = (int)(count - g * RX_MR < RX_MR ? count - g * RX_MR : RX_MR);
-                            isa->kernel(kc, v + ((g * channels + c0) * points + p) * RX_MR, points * RX_MR, u,
-                                        mm + (g * RX_MR * points + p) * ldm + fb * nr, points * ldm, n,
-                                        cols, NULL, c0 == 0);
-                        }
-                    }
-                }
-            int64_t f0 = fb0 * nr, f1 = fb1 * nr < filters ? fb1 * nr : filters;
-            rx_winograd_output(tile, mm, ldm, f0, f1, bias, tiles_w, t0, count, e->out + b * filters * oh * ow, oh,
+            if (!own) {
+                for (int64_t c = 0; c < claims; c++) wino_products(&w, &k, c);
+            } else {
+                own->task = k;
+                __atomic_store_n(&own->done, 0, __ATOMIC_RELAXED);
+                __atomic_store_n(&own->state, ++generation << 32 | (uint64_t)claims << 16, __ATOMIC_RELEASE);
+                int64_t mine = 0;
+                for (uint64_t st; RX_NEXT(st = __atomic_fetch_add(&own->state, 1, __ATOMIC_ACQ_REL)) < claims; mine++)
+                    wino_products(&w, &k, RX_NEXT(st));
+                for (unsigned n = 0; (int64_t)__atomic_load_n(&own->done, __ATOMIC_ACQUIRE) < claims - mine; n++)
+                    rx_relax(n);
+            }
+            const int64_t f0 = fb0 * nr, f1 = fb1 * nr < filters ? fb1 * nr : filters;
+            rx_winograd_output(tile, mm, w.ldm, f0, f1, bias, tiles_w, t0, count, e->out + b * filters * oh * ow, oh,
                                ow);
         }
+        if (own) __atomic_store_n(&own->busy, 0, __ATOMIC_RELEASE);
+        if (shared) wino_help(&w, slots, threads, tid);
     });
 }
 

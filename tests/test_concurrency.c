@@ -16,6 +16,7 @@
    inside concurrent sessions); R how many times each thread runs its list
    (default 2). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
+#include <omp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -175,58 +176,96 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-/* One Winograd layer on a session of session_threads OpenMP threads, which
-   share its blocks of tiles: a thread with none left takes products of
-   another's (conv.c, wino_help; blocks of 16M multiply-adds or more).
-   Layers of one block (4 tiles), F(4x4) and F(2x2), in batches of 3: one
-   thread runs two samples, the other one and then helps. Each run 20 times:
-   every output bit for bit that of one thread. Returns the problems,
-   printed. */
-static int winograd_shared(void)
+/* One Winograd layer on sessions of `threads` OpenMP threads, which share
+   its blocks of tiles: a thread with none left takes products of another's
+   (conv.c, wino_help, for blocks of 16M multiply-adds or more; these are
+   all above it). Each case runs RUNS times, each time on other inputs,
+   every output bit for bit what one thread gives for those inputs (the
+   same input every time would let a run reuse the scratch the one before
+   left). Layers of one block (4 tiles): in batches of 3, one thread runs
+   two samples while the other helps; in a batch of 1 the filters are split
+   between the threads. With `nested`, every run is made from inside a
+   2-thread OpenMP region of this program's, where the session's own region
+   gets a team of one (it used to wait forever for the missing thread).
+   Returns the problems, printed. */
+static int winograd_shared(int threads, bool nested)
 {
-    static const struct { const char *variant; int cin, cout, side; } cases[] = {
-        {"4", 384, 320, 8}, {"4", 448, 384, 6}, {"2", 512, 512, 4}, {"2", 640, 480, 4},
+    static const struct { const char *variant; int cin, cout, side, batch; } cases[] = {
+        {"4", 384, 320, 8, 3}, {"4", 448, 384, 6, 1}, {"2", 576, 512, 4, 3}, {"2", 640, 480, 4, 1},
     };
-    enum { BATCH = 3, RUNS = 20 };
+    enum { RUNS = 6 };
     int problems = 0;
     rng r = {7};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const int cin = cases[i].cin, cout = cases[i].cout, side = cases[i].side;
+        const int cin = cases[i].cin, cout = cases[i].cout, side = cases[i].side, batch = cases[i].batch;
+        const int64_t in_n = (int64_t)batch * cin * side * side;
         char json[512];
         snprintf(json, sizeof json,
                  "{\"format\":\"rectify\",\"version\":1,\"name\":\"w\",\"input\":{\"shape\":[%d,%d,%d]},"
                  "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":3,\"padding\":1}]}",
                  cin, side, side, cout);
         float *weight = random_floats(&r, (int64_t)cout * cin * 9, -0.1f, 0.1f), *b = random_floats(&r, cout, -1, 1);
-        float *in = random_floats(&r, (int64_t)BATCH * cin * side * side, -1, 1);
+        float *in = random_floats(&r, in_n * RUNS, -1, 1);
         ttensor t[2] = {{"c.weight", 4, {cout, cin, 3, 3}, weight}, {"c.bias", 1, {cout}, b}};
         setenv("RECTIFY_WINOGRAD", cases[i].variant, 1);
         rectify_error err;
         rectify_model *m = load_json(json, t, 2, &err);
         unsetenv("RECTIFY_WINOGRAD");
-        int64_t n1, n;
-        float *one = m ? run_model(m, in, BATCH, 1, &n1) : NULL;
-        for (int run = 0; one && run < RUNS; run++) {
-            float *got = run_model(m, in, BATCH, session_threads, &n);
-            if (!got || n != n1 || memcmp(got, one, (size_t)n * sizeof *got) != 0) {
-                printf("FAIL winograd F(%sx%s) %dx%dx%d -> %d, run %d: differs from one thread\n", cases[i].variant,
-                       cases[i].variant, cin, side, side, cout, run);
-                problems++;
-                free(got);
-                break;
-            }
-            free(got);
-        }
-        if (!one) {
-            printf("FAIL winograd case %zu: %s\n", i, m ? "run failed" : err.message);
+        if (!m) {
+            printf("FAIL winograd case %zu: %s\n", i, err.message);
             problems++;
         }
-        free(one), free(weight), free(b), free(in);
+        for (int run = 0; m && run < RUNS; run++) {
+            const float *x = in + run * in_n;
+            int64_t n1 = 0, n[2] = {0, 0};
+            float *one = run_model(m, x, batch, 1, &n1), *got[2] = {NULL, NULL};
+            if (nested) {
+                #pragma omp parallel num_threads(2)
+                got[omp_get_thread_num()] = run_model(m, x, batch, threads, &n[omp_get_thread_num()]);
+            } else {
+                got[0] = run_model(m, x, batch, threads, &n[0]);
+            }
+            for (int k = 0; k < (nested ? 2 : 1); k++)
+                if (!one || !got[k] || n[k] != n1 || memcmp(got[k], one, (size_t)n1 * sizeof *one) != 0) {
+                    printf("FAIL winograd F(%sx%s) %dx%dx%d -> %d, batch %d, run %d%s: differs from one thread\n",
+                           cases[i].variant, cases[i].variant, cin, side, side, cout, batch, run,
+                           nested ? " (nested in an OpenMP region)" : "");
+                    problems++;
+                    run = RUNS;
+                    break;
+                }
+            free(one), free(got[0]), free(got[1]);
+        }
+        free(weight), free(b), free(in);
         rectify_model_destroy(m);
     }
     if (!problems)
-        printf("ok   a Winograd layer's blocks shared by %d OpenMP threads: 4 layers x %d runs of %d samples, "
-               "bit-exact\n", session_threads, RUNS, BATCH);
+        printf("ok   a Winograd layer's blocks shared by %d OpenMP threads%s: 4 layers x %d inputs, bit-exact\n",
+               threads, nested ? ", sessions run inside an OpenMP region" : "", RUNS);
+    return problems;
+}
+
+/* Sessions run from inside this program's own 2-thread OpenMP region, one
+   per OpenMP thread, on two jobs' images: layers too small for a parallel
+   region of their own run without one, and must still compute all their
+   outputs (omp_get_thread_num() there is this region's: ReLUs once did
+   only that thread's share). Returns the problems, printed. */
+static int nested_in_openmp(job *jobs)
+{
+    int problems = 0;
+    #pragma omp parallel num_threads(2) reduction(+ : problems)
+    {
+        job j = jobs[omp_get_thread_num()];
+        j.problems = 0;
+        run_job(&j, false);
+        if (j.problems) {
+            #pragma omp critical
+            printf("FAIL job %d run inside an OpenMP region: %d problems; first: %s\n", j.index, j.problems,
+                   j.first_problem);
+            problems++;
+        }
+    }
+    if (!problems) printf("ok   2 sessions run inside an OpenMP region of 2 threads, bit-exact\n");
     return problems;
 }
 
@@ -275,6 +314,8 @@ int main(int argc, char **argv)
     for (int t = 0; t < THREADS; t++) pthread_join(tid[t], NULL);
 
     int passed = 0, failed = 0;
+    if (nested_in_openmp(jobs)) failed++;
+    else passed++;
     for (int t = 0; t < THREADS; t++) {
         job *j = &jobs[t];
         if (j->problems) {
@@ -293,8 +334,14 @@ int main(int argc, char **argv)
         printf("FAIL the threads' images are not different\n");
     }
     rectify_model_destroy(m);
-    if (winograd_shared()) failed++;
-    else passed++;
+    if (session_threads < 2) {
+        printf("skip the Winograd sharing checks: sessions of %d OpenMP thread\n", session_threads);
+    } else {
+        for (int nested = 0; nested <= 1; nested++) {
+            if (winograd_shared(session_threads, nested)) failed++;
+            else passed++;
+        }
+    }
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

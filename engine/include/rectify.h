@@ -349,7 +349,11 @@ RECTIFY_API rectify_status rectify_session_create(const rectify_model *model,
 /* Frees the session and all it holds; NULL is a no-op. */
 RECTIFY_API void rectify_session_destroy(rectify_session *session);
 
-/* OpenMP threads for the next runs; 0 or less: all cores. */
+/* OpenMP threads for the next runs; 0 or less: all cores. Sessions may be
+   run from inside the caller's own OpenMP parallel region (a session per
+   OpenMP thread): their regions then nest, and OpenMP gives each a team of
+   one unless nested parallelism is on (OMP_MAX_ACTIVE_LEVELS); the outputs
+   are the same whatever team a run gets. */
 RECTIFY_API void rectify_session_set_threads(rectify_session *session, int threads);
 
 /* The bytes the session holds through the allocator now: activations,

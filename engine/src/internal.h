@@ -222,8 +222,12 @@ rectify_status rx_plan(rectify_model *m, rectify_error *err);
    #pragma inside: a macro argument cannot hold one).
    RX_PARALLEL_FOR: for (int64_t i = 0; i < count; i++) body, static schedule.
    RX_PARALLEL_FOR_SIMD: the same, vectorised (omp simd) in each thread.
-   RX_PARALLEL: the body once per thread; omp_get_thread_num() and
-   omp_get_num_threads() (0 and 1 outside a region) tell it its share. */
+   RX_PARALLEL: the body once per thread of the team, tid its place and nt
+   the team's size (which OpenMP may make smaller than asked for: a thread
+   limit, dynamic teams, a region nested in the caller's). Not
+   omp_get_thread_num(): on one thread, with no region of its own, that is
+   the caller's place in a region of the caller's (a session run inside
+   the user's `omp parallel` then did only part of its ReLUs). */
 #define RX_PARALLEL_FOR(threads, i, count, ...)                                     \
     do {                                                                            \
         const int rx_threads_ = (threads);                                          \
@@ -249,15 +253,21 @@ rectify_status rx_plan(rectify_model *m, rectify_error *err);
         }                                                                                \
     } while (0)
 
-#define RX_PARALLEL(threads, ...)                                   \
-    do {                                                            \
-        const int rx_threads_ = (threads);                          \
-        if (rx_threads_ > 1) {                                      \
-            _Pragma("omp parallel num_threads(rx_threads_)")       \
-            { __VA_ARGS__ }                                         \
-        } else {                                                    \
-            __VA_ARGS__                                             \
-        }                                                           \
+#define RX_PARALLEL(threads, tid, nt, ...)                                  \
+    do {                                                                    \
+        const int rx_threads_ = (threads);                                  \
+        if (rx_threads_ > 1) {                                              \
+            _Pragma("omp parallel num_threads(rx_threads_)")               \
+            {                                                               \
+                const int tid = omp_get_thread_num(), nt = omp_get_num_threads(); \
+                (void)tid, (void)nt;                                        \
+                __VA_ARGS__                                                 \
+            }                                                               \
+        } else {                                                            \
+            const int tid = 0, nt = 1;                                      \
+            (void)tid, (void)nt;                                            \
+            __VA_ARGS__                                                     \
+        }                                                                   \
     } while (0)
 
 #endif

@@ -169,8 +169,7 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
        threads (20 ms for the CIFAR VGG's first two-thread run from a packed
        file, where nothing else had started them) belong to setting up, not
        to the first run. */
-    RX_PARALLEL(s->threads, {
-        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    RX_PARALLEL(s->threads, t, nt, {
         memset(s->arena + total * t / nt, 0, (size_t)(total * (t + 1) / nt - total * t / nt) * sizeof(float));
     });
     int64_t offset = 0;
@@ -220,8 +219,7 @@ static void count_zeros(const rectify_session *s, int index, const float *out, i
     const rx_layer *l = &s->model->layers[index];
     const int64_t channels = rx_shape_channels(&l->out), plane = rx_shape_plane(&l->out);
     const int64_t items = s->batch * channels;
-    RX_PARALLEL(items * plane > 65536 ? s->threads : 1, {
-        const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    RX_PARALLEL(items * plane > 65536 ? s->threads : 1, t, threads, {
         const int64_t i0 = items * t / threads, i1 = items * (t + 1) / threads;
         rx_count_zeros(out + i0 * plane, i1 - i0, plane, counts + i0);
     });

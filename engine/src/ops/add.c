@@ -48,9 +48,8 @@ static void run(const rx_exec *e)
     const int k = e->layer->input_count;
     const float *x0 = e->in[0], *x1 = e->in[1];
     float *y = e->out;
-    RX_PARALLEL(n > 32768 ? e->threads : 1, {
+    RX_PARALLEL(n > 32768 ? e->threads : 1, t, nt, {
         /* one contiguous range per thread, every input added into it */
-        const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
         const int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
         add_range(y, x0, x1, e->in, k, i0, i1);
     });

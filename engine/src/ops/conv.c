@@ -209,7 +209,7 @@ static void wino_products(const wino *w, const wino_task *k, int64_t claim)
    many), about 2 us: claims pass a cache line between the cores, which
    costs more than products of a few tiles (the CIFAR VGG's 8x8 layers). */
 #define RX_WINO_GRAIN (1 << 18)
-#define RX_WINO_CLAIMS 32767 /* per task at most: 15 bits */
+#define RX_WINO_CLAIMS 32767 /* per task at most: the next claim, up to claims + 1, fits 16 bits */
 /* Multiply-adds from which tasks are shared, about 150 us: the CIFAR VGG's
    (1.2M) ran slower shared, 0.089 and 0.078 ms instead of 0.078 and 0.061
    for its 32x32 and 8x8 layers on two threads (the owner then waits for a
@@ -236,7 +236,7 @@ typedef struct wino_slot {
     int busy;      /* the owner may still offer a task */
     wino_task task;
 } wino_slot;
-#define RX_WINO_SLOTS 64 /* threads past these neither offer their tasks nor help */
+#define RX_WINO_SLOTS 64 /* threads past these do not offer their tasks (but help) */
 #define RX_NEXT(state) ((int64_t)((state) & 0xffff))
 #define RX_CLAIMS(state) ((int64_t)(((state) >> 16) & 0xffff))
 
@@ -251,12 +251,15 @@ static inline void rx_relax(unsigned n)
     if (n % 1024 == 1023) sched_yield();
 }
 
-/* Takes claims of the other threads' tasks until none has a task left. */
-static void wino_help(const wino *w, wino_slot *slots, int threads, int self)
+/* Takes claims of the other threads' tasks until none has a task left.
+   team: the threads OpenMP started, which may be fewer than asked for (a
+   thread limit, a region nested in the caller's): the slots of threads
+   never started stay busy and must not be waited for. */
+static void wino_help(const wino *w, wino_slot *slots, int team, int self)
 {
     for (unsigned turn = 0, any = 1; any; turn++) {
         any = 0;
-        for (int j = 0; j < threads && j < RX_WINO_SLOTS; j++) {
+        for (int j = 0; j < team && j < RX_WINO_SLOTS; j++) {
             if (j == self || !__atomic_load_n(&slots[j].busy, __ATOMIC_ACQUIRE)) continue;
             any = 1;
             uint64_t st = __atomic_load_n(&slots[j].state, __ATOMIC_ACQUIRE);
@@ -264,7 +267,8 @@ static void wino_help(const wino *w, wino_slot *slots, int threads, int self)
                 if (!__atomic_compare_exchange_n(&slots[j].state, &st, st + 1, false, __ATOMIC_ACQ_REL,
                                                  __ATOMIC_ACQUIRE))
                     continue; /* st now holds the current state */
-                wino_products(w, &slots[j].task, RX_NEXT(st));
+                const wino_task k = slots[j].task; /* the claim's: stays until it is done */
+                wino_products(w, &k, RX_NEXT(st));
                 __atomic_fetch_add(&slots[j].done, 1, __ATOMIC_RELEASE);
                 st = __atomic_load_n(&slots[j].state, __ATOMIC_ACQUIRE);
             }
@@ -312,8 +316,7 @@ static void run_winograd(const rx_exec *e)
     int64_t next = 0;
     wino_slot slots[RX_WINO_SLOTS];
     for (int j = 0; shared && j < threads && j < RX_WINO_SLOTS; j++) slots[j] = (wino_slot){.busy = 1};
-    RX_PARALLEL(threads, {
-        const int tid = omp_get_thread_num();
+    RX_PARALLEL(threads, tid, team, {
         wino_slot *own = shared && tid < RX_WINO_SLOTS ? &slots[tid] : NULL;
         float *v = e->scratch + tid * per_thread;
         float *mm = v + RX_WINO_POINTS_MAX * RX_WINO_BLOCK * channels;
@@ -346,7 +349,7 @@ static void run_winograd(const rx_exec *e)
                                ow);
         }
         if (own) __atomic_store_n(&own->busy, 0, __ATOMIC_RELEASE);
-        if (shared) wino_help(&w, slots, threads, tid);
+        if (shared) wino_help(&w, slots, team, tid);
     });
 }
 
@@ -378,8 +381,7 @@ static void run(const rx_exec *e)
     const int64_t tasks = units * split;
 
     int64_t next = 0;
-    RX_PARALLEL(threads, {
-        const int64_t tid = omp_get_thread_num();
+    RX_PARALLEL(threads, tid, team, {
         float *panel = e->scratch + tid * RX_KC * RX_NR_MAX * RX_TILES;
         for (int64_t t; (t = rx_next_task(&next)) < tasks;) {
             int64_t part = t % split, unit = t / split;

@@ -14,8 +14,7 @@ static void run(const rx_exec *e)
     const int64_t planes = e->batch * rx_shape_channels(&e->layer->out), n = planes * plane;
     const float *x = e->in[0];
     float *y = e->out;
-    RX_PARALLEL(n > 32768 ? e->threads : 1, {
-        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    RX_PARALLEL(n > 32768 ? e->threads : 1, t, nt, {
         const int64_t p0 = planes * t / nt, p1 = planes * (t + 1) / nt;
         rx_relu_count(x + p0 * plane, y + p0 * plane, p1 - p0, plane, e->zeros ? e->zeros + p0 : NULL,
                       e->in_zeros ? e->in_zeros + p0 : NULL);

@@ -17,7 +17,8 @@ after the other (never in parallel):
            thread counts (best of its variants at each)
   rectify  build/bench/bench_rectify, one process per thread count; for
            T > 1 one more, whose runs alternate between 1 thread and T
-           (--speedup: the speed-up measured in one process)
+           (--speedup: the speed-up measured in one process, at least
+           SPEEDUP_PAIRS pairs whatever the time budget)
   darknet  darknet_bench (single-threaded: only in the 1-thread rows)
 Each engine: warm-up, then timed runs until at least --repeats runs (Darknet:
 3) and --seconds seconds are done. Outputs are compared with PyTorch eager's.
@@ -35,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+SPEEDUP_PAIRS = 30  # alternated one-thread / T-thread pairs, at least (bench_rectify --speedup)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -583,8 +586,11 @@ def main():
                         # thread and on T alternated in one process: the
                         # separate processes above are minutes apart, and a
                         # slow stretch of this VM's second vCPU falls on one
+                        # with at least SPEEDUP_PAIRS pairs: the time budget
+                        # alone gave VGG-16 9 pairs, whose median moved by
+                        # 0.1x from one harness run to the next
                         cmd = [bench, folder, "--weights", pfile, "--threads", str(T), "--input", inp,
-                               "--warmup", "2", "--speedup"] + budget
+                               "--warmup", "2", "--speedup", "--repeats", str(max(repeats, SPEEDUP_PAIRS))] + budget[2:]
                         udoc, uinfo = run_json(cmd, "rectify speed-up", quiet_wait=qw)
                         e["speedup"] = dict((udoc or {}).get("speedup") or {}, **uinfo)
                     if args.stats_cost:

@@ -64,7 +64,8 @@ fi
 # AVX-512 kernels' vector loads and stores, so a race on what they read or
 # write (a Winograd block's V and M, shared by threads) would go unseen.
 # ignore_noninstrumented_modules=0: the engine's memcpy calls (into libc)
-# are checked too; tests/tsan.supp keeps libomp's own accesses out.
+# are checked too; tests/tsan.supp keeps libomp's own accesses out. (Archer
+# prints a warning asking for 1: that is expected.)
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ignore_noninstrumented_modules=0 suppressions=$root/tests/tsan.supp ${TSAN_OPTIONS:-}" \
     ARCHER_OPTIONS="${ARCHER_OPTIONS:-}" RECTIFY_ISA=generic \
     "$out/test_concurrency" --threads-per-session "$per_session" --rounds 1 2>&1

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "support.h"
 
 #include <math.h>
@@ -70,6 +71,30 @@ rectify_model *load_json(const char *json, const ttensor *t, int n, rectify_erro
     free(st);
     return m;
 }
+
+rectify_model *winograd_conv(rng *r, const char *variant, int cin, int cout, int side, float **weight,
+                             float **bias, rectify_error *err)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"format\":\"rectify\",\"version\":1,\"name\":\"w\",\"input\":{\"shape\":[%d,%d,%d]},"
+             "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":3,\"padding\":1}]}",
+             cin, side, side, cout);
+    float *w = random_floats(r, (int64_t)cout * cin * 9, -0.1f, 0.1f), *b = random_floats(r, cout, -1, 1);
+    ttensor t[2] = {{"c.weight", 4, {cout, cin, 3, 3}, w}, {"c.bias", 1, {cout}, b}};
+    setenv("RECTIFY_WINOGRAD", variant, 1);
+    rectify_model *m = load_json(json, t, 2, err);
+    unsetenv("RECTIFY_WINOGRAD");
+    if (weight) *weight = w;
+    else free(w);
+    if (bias) *bias = b;
+    else free(b);
+    return m;
+}
+
+const shared_winograd_case shared_winograd_cases[SHARED_WINOGRAD_CASES] = {
+    {"4", 384, 320, 8, 3}, {"4", 448, 384, 6, 1}, {"2", 576, 512, 4, 3}, {"2", 640, 480, 4, 1},
+};
 
 float *run_model(const rectify_model *m, const float *in, int batch, int threads, int64_t *count)
 {

@@ -29,6 +29,23 @@ unsigned char *st_build(const ttensor *t, int n, size_t *size);
 rectify_model *load_json(const char *json, const ttensor *t, int n, rectify_error *err);
 /* Runs one sample (or a batch) and copies output 0 into out (malloc'd). */
 float *run_model(const rectify_model *m, const float *in, int batch, int threads, int64_t *count);
+/* A model of one 3x3 convolution, padding 1, with bias, on a cin x side x
+   side input, loaded as Winograd F(variant x variant) (RECTIFY_WINOGRAD
+   "2" or "4" around the load), its weights uniform in +-0.1 and its bias in
+   +-1 from r. Returns NULL and fills err on failure. The weights are
+   malloc'd into *weight and *bias (the caller frees them), or freed here
+   when those are NULL. */
+rectify_model *winograd_conv(rng *r, const char *variant, int cin, int cout, int side, float **weight,
+                             float **bias, rectify_error *err);
+
+/* Winograd layers of one block of 4 tiles, each over 16M multiply-adds, the
+   size from which threads share a block's work (conv.c, RX_WINO_SHARE), by
+   5-48%: in a batch of 3, one thread runs two samples while the other
+   helps it; in a batch of 1 the filters are split between the threads. */
+typedef struct shared_winograd_case { const char *variant; int cin, cout, side, batch; } shared_winograd_case;
+#define SHARED_WINOGRAD_CASES 4
+extern const shared_winograd_case shared_winograd_cases[SHARED_WINOGRAD_CASES];
+
 /* max |a - b| / max |b| */
 double rel_error(const float *a, const double *b, int64_t n);
 

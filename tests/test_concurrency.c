@@ -15,7 +15,6 @@
    N is each session's OpenMP thread count (default 2: parallel regions
    inside concurrent sessions); R how many times each thread runs its list
    (default 2). */
-#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <omp.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -182,35 +181,22 @@ static void *thread_main(void *arg)
    all above it). Each case runs RUNS times, each time on other inputs,
    every output bit for bit what one thread gives for those inputs (the
    same input every time would let a run reuse the scratch the one before
-   left). Layers of one block (4 tiles): in batches of 3, one thread runs
-   two samples while the other helps; in a batch of 1 the filters are split
-   between the threads. With `nested`, every run is made from inside a
+   left). The layers: shared_winograd_cases (support.h). With `nested`, every run is made from inside a
    2-thread OpenMP region of this program's, where the session's own region
    gets a team of one (it used to wait forever for the missing thread).
    Returns the problems, printed. */
 static int winograd_shared(int threads, bool nested)
 {
-    static const struct { const char *variant; int cin, cout, side, batch; } cases[] = {
-        {"4", 384, 320, 8, 3}, {"4", 448, 384, 6, 1}, {"2", 576, 512, 4, 3}, {"2", 640, 480, 4, 1},
-    };
     enum { RUNS = 6 };
     int problems = 0;
     rng r = {7};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const int cin = cases[i].cin, cout = cases[i].cout, side = cases[i].side, batch = cases[i].batch;
+    for (size_t i = 0; i < SHARED_WINOGRAD_CASES; i++) {
+        const shared_winograd_case *c = &shared_winograd_cases[i];
+        const int cin = c->cin, cout = c->cout, side = c->side, batch = c->batch;
         const int64_t in_n = (int64_t)batch * cin * side * side;
-        char json[512];
-        snprintf(json, sizeof json,
-                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"w\",\"input\":{\"shape\":[%d,%d,%d]},"
-                 "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":3,\"padding\":1}]}",
-                 cin, side, side, cout);
-        float *weight = random_floats(&r, (int64_t)cout * cin * 9, -0.1f, 0.1f), *b = random_floats(&r, cout, -1, 1);
-        float *in = random_floats(&r, in_n * RUNS, -1, 1);
-        ttensor t[2] = {{"c.weight", 4, {cout, cin, 3, 3}, weight}, {"c.bias", 1, {cout}, b}};
-        setenv("RECTIFY_WINOGRAD", cases[i].variant, 1);
         rectify_error err;
-        rectify_model *m = load_json(json, t, 2, &err);
-        unsetenv("RECTIFY_WINOGRAD");
+        rectify_model *m = winograd_conv(&r, c->variant, cin, cout, side, NULL, NULL, &err);
+        float *in = random_floats(&r, in_n * RUNS, -1, 1);
         if (!m) {
             printf("FAIL winograd case %zu: %s\n", i, err.message);
             problems++;
@@ -228,7 +214,7 @@ static int winograd_shared(int threads, bool nested)
             for (int k = 0; k < (nested ? 2 : 1); k++)
                 if (!one || !got[k] || n[k] != n1 || memcmp(got[k], one, (size_t)n1 * sizeof *one) != 0) {
                     printf("FAIL winograd F(%sx%s) %dx%dx%d -> %d, batch %d, run %d%s: differs from one thread\n",
-                           cases[i].variant, cases[i].variant, cin, side, side, cout, batch, run,
+                           c->variant, c->variant, cin, side, side, cout, batch, run,
                            nested ? " (nested in an OpenMP region)" : "");
                     problems++;
                     run = RUNS;
@@ -236,7 +222,7 @@ static int winograd_shared(int threads, bool nested)
                 }
             free(one), free(got[0]), free(got[1]);
         }
-        free(weight), free(b), free(in);
+        free(in);
         rectify_model_destroy(m);
     }
     if (!problems)

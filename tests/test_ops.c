@@ -412,36 +412,26 @@ Test(ops, winograd_2x2_conv_error_is_bounded) { winograd_case("2"); }
    that has none left takes products of another's block (conv.c,
    wino_help, for blocks of 16M multiply-adds or more, RX_WINO_SHARE):
    which thread computes what varies from run to run, the output must not.
-   Random layers (a few of them large enough to be shared) and four that
-   are (one block of 4 tiles: a batch of 3, where one thread runs two
-   samples while the other helps, or of 1, the filters split between the
-   threads), each run 6 times in one session, each time on other inputs
+   Random layers (a few of them large enough to be shared) and the four of
+   shared_winograd_cases (support.h), which are, each run 6 times in one session, each time on other inputs
    (the same ones would let a run reuse the scratch the last one left):
    every output bit for bit what one thread gives, and near the exact
    reference. */
 Test(ops, winograd_blocks_shared_by_threads_match_one_thread)
 {
-    static const struct { const char *variant; int cin, cout, side, batch; } fixed[] = {
-        {"4", 384, 320, 8, 3}, {"4", 448, 384, 6, 1}, {"2", 576, 512, 4, 3}, {"2", 640, 480, 4, 1},
-    };
-    enum { RUNS = 6, FIXED = sizeof fixed / sizeof fixed[0] };
+    enum { RUNS = 6, FIXED = SHARED_WINOGRAD_CASES };
     rng r = {23};
     for (int trial = 0; trial < 12 + FIXED; trial++) {
-        const bool f = trial < FIXED;
-        const char *variant = f ? fixed[trial].variant : trial % 2 ? "2" : "4";
-        int cin = f ? fixed[trial].cin : rng_int(&r, 160, 256), cout = f ? fixed[trial].cout : rng_int(&r, 100, 200);
-        int side = f ? fixed[trial].side : rng_int(&r, 6, 24), batch = f ? fixed[trial].batch : trial % 3 ? 1 : 3;
-        setenv("RECTIFY_WINOGRAD", variant, 1);
-        char json[512];
-        snprintf(json, sizeof json,
-                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
-                 "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":3,\"padding\":1}]}",
-                 cin, side, side, cout);
-        float *weight = random_floats(&r, (int64_t)cout * cin * 9, -0.1f, 0.1f), *b = random_floats(&r, cout, -1, 1);
-        ttensor t[2] = {{"c.weight", 4, {cout, cin, 3, 3}, weight}, {"c.bias", 1, {cout}, b}};
+        const shared_winograd_case *f = trial < FIXED ? &shared_winograd_cases[trial] : NULL;
+        const char *variant = f ? f->variant : trial % 2 ? "2" : "4";
+        int cin = f ? f->cin : rng_int(&r, 160, 256), cout = f ? f->cout : rng_int(&r, 100, 200);
+        int side = f ? f->side : rng_int(&r, 6, 24), batch = f ? f->batch : trial % 3 ? 1 : 3;
+        float *weight, *b;
         rectify_error err;
-        rectify_model *m = load_json(json, t, 2, &err);
+        rectify_model *m = winograd_conv(&r, variant, cin, cout, side, &weight, &b, &err);
         cr_assert_not_null(m, "%s", err.message);
+        char layer[128];
+        snprintf(layer, sizeof layer, "F(%sx%s) %dx%dx%d -> %d", variant, variant, cin, side, side, cout);
         const int64_t in_n = (int64_t)cin * side * side * batch, out_n = (int64_t)cout * side * side;
         float *in = random_floats(&r, in_n * RUNS, -1, 1);
         float *one[RUNS];
@@ -454,7 +444,7 @@ Test(ops, winograd_blocks_shared_by_threads_match_one_thread)
         ref_conv(in, cin, side, side, weight, b, cout, 1, (ref_window){3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, want, side,
                  side);
         double e = rel_error(one[0], want, out_n);
-        cr_assert(e < 2e-5, "%s: relative error %g", json, e);
+        cr_assert(e < 2e-5, "%s: relative error %g", layer, e);
         for (int threads = 2; threads <= 3; threads++) {
             rectify_session_options o = {.threads = threads, .batch = batch};
             rectify_session *s;
@@ -465,7 +455,7 @@ Test(ops, winograd_blocks_shared_by_threads_match_one_thread)
                              err.message);
                 cr_assert_eq(rectify_session_output(s, 0, &out), RECTIFY_OK);
                 cr_assert(memcmp(out.data, one[run], (size_t)n * sizeof *out.data) == 0,
-                          "%s, batch %d, %d threads, run %d: differs from one thread", json, batch, threads, run);
+                          "%s, batch %d, %d threads, run %d: differs from one thread", layer, batch, threads, run);
             }
             rectify_session_destroy(s);
         }
@@ -473,5 +463,4 @@ Test(ops, winograd_blocks_shared_by_threads_match_one_thread)
         free(want), free(in), free(weight), free(b);
         rectify_model_destroy(m);
     }
-    unsetenv("RECTIFY_WINOGRAD");
 }

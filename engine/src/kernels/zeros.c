@@ -107,9 +107,9 @@ AVX512 static inline void store_flags(int64_t *counts, __mmask16 m)
    (64 of 256: 1.51 / 1.63, 128 of 64: 1.70 / 1.95). */
 #define RX_SHORT_PLANE 512
 
-/* The planes' next vector, lanes m of it: the counts c (of mask bits) go
-   to plane *p until its end *end, the rest to the next plane, whose total
-   starts then; a closed plane's totals are handed to close(p, a, b). */
+/* One vector at offset i, its mask bits a_bits and b_bits, into plane p's
+   totals sa and sb; where p ends inside the vector (at `end`), the lanes
+   before it close p (CLOSE) and the rest start plane p + 1. */
 #define RX_STREAM_STEP(i, a_bits, b_bits, CLOSE)                                \
     do {                                                                        \
         if (end >= (i) + 16) {                                                  \
@@ -127,12 +127,8 @@ AVX512 static void count_short_planes(const float *x, int64_t planes, int64_t pl
 {
     const __m512 zero = _mm512_setzero_ps();
     const int64_t total = planes * plane;
-    int64_t p = 0, end = plane, sa = 0, sb = 0, i = 0;
-    for (; i + 16 <= total; i += 16) {
-        const __mmask16 eq = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), zero, _CMP_EQ_OQ);
-        RX_STREAM_STEP(i, eq, 0, counts[p] = sa);
-    }
-    if (i < total) {
+    int64_t p = 0, end = plane, sa = 0, sb = 0;
+    for (int64_t i = 0; i < total; i += 16) { /* masked loads: no store to keep whole */
         const __mmask16 m = rx_lanes16(total - i);
         const __mmask16 eq = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, x + i), zero, _CMP_EQ_OQ);
         RX_STREAM_STEP(i, eq, 0, counts[p] = sa);

@@ -294,10 +294,7 @@ static void run_winograd(const rx_exec *e)
        divide (not whole groups of RX_MR: a micro-kernel call costs the rows
        it computes), and into a multiple of the threads when there are tiles
        enough: blocks of whole groups (5 and 6 groups of VGG-16's 33 on
-       28x28 and 56x56) gave one thread 8% more work than the other. With
-       fewer blocks than threads (small images: deep layers), every block's
-       filters are split among the threads too (each part transforms the
-       block's input again). */
+       28x28 and 56x56) gave one thread 8% more work than the other. */
     const int64_t tile_groups = (tiles + RX_MR - 1) / RX_MR;
     const int threads = threads_for(e);
     int64_t tile_blocks = (tiles + RX_WINO_BLOCK - 1) / RX_WINO_BLOCK;
@@ -305,9 +302,10 @@ static void run_winograd(const rx_exec *e)
         int64_t up = (tile_blocks + threads - 1) / threads * threads;
         if (up <= tile_groups) tile_blocks = up;
     }
-    /* Tasks of fewer multiply-adds are not shared (RX_WINO_SHARE): there,
-       when the blocks do not divide among the threads, each block's filters
-       are split among them (each part transforms the block's input again). */
+    /* A block's filters are split among the threads (each part transforms
+       the block's input again) when there are fewer blocks than threads;
+       and, for blocks too small to be shared (RX_WINO_SHARE: shared ones
+       even out by helping), whenever the blocks do not divide among them. */
     const int64_t units = e->batch * tile_blocks;
     const bool shared = threads > 1 && tiles / tile_blocks * channels * filters * points >= RX_WINO_SHARE;
     int64_t split = (shared ? units < threads : units % threads != 0) ? threads : 1;

@@ -92,3 +92,32 @@ void rx_im2col(const rx_conv_geometry *g, const float *in, int64_t p0, int64_t n
         }
     }
 }
+
+/* The slices of one tap, N (the kernel's nr) a constant: whole-vector
+   moves, no loop over a run-time width. */
+static inline __attribute__((always_inline)) void pack_tap(float *panel, int64_t kc, int64_t kk, const float *src,
+                                                           int64_t slices, int N)
+{
+    for (int64_t s = 0; s < slices; s++) {
+        float *dst = panel + s * kc * N + kk * N;
+        for (int t = 0; t < N; t++) dst[t] = src[s * N + t];
+    }
+}
+
+RX_MULTIVERSION
+void rx_pack_wide(const float *slab, int64_t plane, int64_t row, const rx_window *w, int64_t k0, int64_t kc,
+                  int64_t slices, int nr, float *panel)
+{
+    const int64_t taps = w->kh * w->kw;
+    int64_t c = k0 / taps, ki = k0 % taps / w->kw, kj = k0 % taps % w->kw;
+    for (int64_t kk = 0; kk < kc; kk++) {
+        const float *src = slab + c * plane + ki * w->dh * row + kj * w->dw;
+        if (nr == 64) pack_tap(panel, kc, kk, src, slices, 64);
+        else if (nr == 16) pack_tap(panel, kc, kk, src, slices, 16);
+        else pack_tap(panel, kc, kk, src, slices, nr);
+        if (++kj == w->kw) {
+            kj = 0;
+            if (++ki == w->kh) ki = 0, c++;
+        }
+    }
+}

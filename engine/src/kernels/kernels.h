@@ -29,6 +29,14 @@ typedef struct rx_conv_geometry {
 void rx_im2col(const rx_conv_geometry *g, const float *in, int64_t p0, int64_t np, int64_t k0, int64_t kc, int nr,
                float *panel);
 
+/* The same for a stride-1 convolution over "wide" pixels: output rows as
+   wide as the padded input (`row` floats), so that each row of the im2col
+   matrix is a contiguous run of `slab`, a padded copy of the input
+   (`plane` floats per channel) that starts at the first pixel packed.
+   Packs `slices` whole slices of nr pixels. */
+void rx_pack_wide(const float *slab, int64_t plane, int64_t row, const rx_window *w, int64_t k0, int64_t kc,
+                  int64_t slices, int nr, float *panel);
+
 /* sum_i a[i] * b[i] */
 float rx_dot(const float *a, const float *b, int64_t n);
 

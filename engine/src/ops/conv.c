@@ -2,7 +2,9 @@
    groups (depthwise included). y = bias + sum over (c, ki, kj) of w * x.
    The kernel is an implicit GEMM: weights are packed once at load; each task
    packs the im2col panel of a few output pixels, a cache block of k at a
-   time (kernels/im2col.c), and runs the micro-kernels over it (gemm.h). */
+   time (kernels/im2col.c), and runs the micro-kernels over it (gemm.h);
+   narrow images pack from a padded copy ("wide" pixels, below); 3x3
+   stride-1 layers of 16 channels or more run Winograd's algorithm. */
 #include <omp.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -108,9 +110,53 @@ static int64_t winograd_scratch(int64_t channels, int64_t filters)
     return RX_WINO_POINTS_MAX * RX_WINO_BLOCK * (channels + filters + RX_NR_MAX);
 }
 
+/* Stride-1 layers on narrow images run on "wide" pixels: output rows as
+   wide as the padded input rows, the extra pixels computed and dropped.
+   Each task copies the input rows it reads, padded, into a slab; every row
+   of its im2col matrix is then one contiguous run of the slab
+   (rx_pack_wide). Packed row by row (rx_im2col), each output row costs a
+   few dozen cycles per tap whatever its length: LeNet-5's convolutions
+   (rows of 28 and 10 pixels) spent 50-65% of the net's time packing, and
+   the net ran in 15 us instead of 25 wide. Wide only while that is the
+   larger cost: rows of at most RX_WIDE_ROW pixels (VGG-16's first layer,
+   224, ran 1.83 ms wide against 1.45: the wide output is copied out once
+   more) and at most RX_WIDE_WASTE extra multiply-adds per tap and row
+   (AlexNet's second layer, 4 x 192, ran 5% slower on one thread). Per
+   thread: the slab, and the task's output on wide pixels, which the
+   micro-kernels write whole. */
+typedef struct wide_plan {
+    int64_t row;   /* floats per padded row: output pixels per wide row */
+    int64_t rows;  /* slab rows per channel at most */
+    int64_t slab;  /* floats */
+    int64_t out;   /* floats of the task's output */
+} wide_plan;
+
+#define RX_WIDE_MAX (1 << 18) /* floats of slab and output per thread */
+#define RX_WIDE_ROW 32        /* output pixels per row at most */
+#define RX_WIDE_WASTE 256     /* extra multiply-adds per tap and output row at most */
+
+static bool wide_fits(const rx_layer *l, const rx_shape *in, wide_plan *wp)
+{
+    const rx_window *w = &l->p.win;
+    if (w->sh != 1 || w->sw != 1) return false;
+    const int64_t channels = in->d[0] / l->p.groups, filters = l->p.out_channels / l->p.groups;
+    const int64_t ow = l->out.d[2], oh = l->out.d[1], tile = RX_NR_MAX * RX_TILES;
+    wp->row = in->d[2] + w->pl + w->pr;
+    if (ow > RX_WIDE_ROW || (wp->row - ow) * filters > RX_WIDE_WASTE) return false;
+    int64_t spanned = (tile - 1) / wp->row + 2; /* output rows a task's pixels touch */
+    if (spanned > oh) spanned = oh;
+    wp->rows = spanned + (w->kh - 1) * w->dh;
+    /* the last slice's pixels and a row's extra ones read past the slab */
+    wp->slab = (channels * wp->rows * wp->row + RX_NR_MAX + (w->kw - 1) * w->dw + 15) / 16 * 16;
+    wp->out = filters * tile; /* whole vectors: each thread's panel stays aligned */
+    return wp->slab + wp->out <= RX_WIDE_MAX;
+}
+
 static int64_t scratch(const rx_layer *l, const rx_shape *const *in)
 {
     int64_t direct = RX_KC * RX_NR_MAX * RX_TILES;
+    wide_plan wp;
+    if (wide_fits(l, in[0], &wp)) direct += wp.slab + wp.out;
     /* Whichever path prepare (or a packed file) chooses. */
     if (!winograd_fits(l, in[0])) return direct;
     int64_t wino = winograd_scratch(in[0]->d[0], l->p.out_channels);
@@ -351,6 +397,57 @@ static void run_winograd(const rx_exec *e)
     });
 }
 
+/* One task of a wide layer: pixels [p0, p0 + np) of the wide grid of
+   sample `in` (one group's channels), filter blocks [block0, block1). */
+static void wide_task(const rx_gemm_isa *isa, const rx_conv_geometry *g, const wide_plan *wp, const float *in,
+                      float *out, const float *bias, const float *packed, int64_t filters, int64_t k, int64_t p0,
+                      int64_t np, int64_t block0, int64_t block1, float *panel)
+{
+    const rx_window *w = &g->win;
+    const int nr = isa->nr;
+    const int64_t row = wp->row, oh = g->out_height, ow = g->out_width, tile = (int64_t)nr * RX_TILES;
+    const int64_t oy0 = p0 / row, oy1 = (p0 + np - 1) / row;
+    const int64_t rows = oy1 - oy0 + 1 + (w->kh - 1) * w->dh, plane = rows * row;
+    float *slab = panel + RX_KC * RX_NR_MAX * RX_TILES, *wout = slab + wp->slab;
+    /* the slab: input rows oy0 - pt .., padded */
+    for (int64_t c = 0; c < g->channels; c++)
+        for (int64_t r = 0; r < rows; r++) {
+            float *dst = slab + c * plane + r * row;
+            const int64_t iy = oy0 - w->pt + r;
+            if (iy < 0 || iy >= g->height) {
+                memset(dst, 0, (size_t)row * sizeof *dst);
+                continue;
+            }
+            memset(dst, 0, (size_t)w->pl * sizeof *dst);
+            memcpy(dst + w->pl, in + (c * g->height + iy) * g->width, (size_t)g->width * sizeof *dst);
+            memset(dst + w->pl + g->width, 0, (size_t)w->pr * sizeof *dst);
+        }
+    memset(slab + g->channels * plane, 0, (size_t)(wp->slab - g->channels * plane) * sizeof *slab);
+    const int64_t slices = (np + nr - 1) / nr;
+    const float *first = slab + (p0 - oy0 * row); /* wide pixel p0, tap (0, 0, 0) */
+    for (int64_t k0 = 0; k0 < k; k0 += RX_KC) {
+        int64_t kc = k - k0 < RX_KC ? k - k0 : RX_KC;
+        rx_pack_wide(first, plane, row, w, k0, kc, slices, nr, panel);
+        for (int64_t blk = block0; blk < block1; blk++) {
+            const float *a = packed + (blk * k + k0) * RX_MR;
+            const float *bb = bias ? bias + blk * RX_MR : NULL;
+            const int rows_f = (int)(filters - blk * RX_MR < RX_MR ? filters - blk * RX_MR : RX_MR);
+            for (int64_t s = 0; s < slices; s++)
+                isa->kernel(kc, a, RX_MR, panel + s * kc * nr, wout + (blk - block0) * RX_MR * tile + s * nr, tile,
+                            rows_f, nr, bb, k0 == 0);
+        }
+    }
+    /* the output pixels among the wide ones */
+    const int64_t f1 = block1 * RX_MR < filters ? block1 * RX_MR : filters;
+    for (int64_t f = block0 * RX_MR; f < f1; f++)
+        for (int64_t oy = oy0; oy <= oy1 && oy < oh; oy++) {
+            int64_t j0 = oy * row > p0 ? oy * row : p0, j1 = oy * row + ow < p0 + np ? oy * row + ow : p0 + np;
+            if (j1 > j0)
+                memcpy(out + f * oh * ow + oy * ow + (j0 - oy * row), wout + (f - block0 * RX_MR) * tile + (j0 - p0),
+                       (size_t)(j1 - j0) * sizeof *out);
+        }
+}
+
 static void run(const rx_exec *e)
 {
     const rx_layer *l = e->layer;
@@ -367,7 +464,11 @@ static void run(const rx_exec *e)
     };
     const int64_t groups = l->p.groups, cout = l->p.out_channels, filters = cout / groups;
     const int64_t k = g.channels * g.win.kh * g.win.kw, pixels = g.out_height * g.out_width;
-    const int64_t tile = (int64_t)nr * RX_TILES, tiles = (pixels + tile - 1) / tile;
+    wide_plan wp;
+    const bool wide = wide_fits(l, e->in_shape[0], &wp);
+    const int64_t grid = wide ? (g.out_height - 1) * wp.row + g.out_width : pixels; /* pixels computed */
+    const int64_t tile = (int64_t)nr * RX_TILES, tiles = (grid + tile - 1) / tile;
+    const int64_t per_thread = scratch(l, e->in_shape);
     const int64_t blocks = (filters + RX_MR - 1) / RX_MR;
     const int64_t in_plane = g.height * g.width, in_size = e->in_shape[0]->d[0] * in_plane;
     const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
@@ -380,13 +481,19 @@ static void run(const rx_exec *e)
 
     int64_t next = 0;
     RX_PARALLEL(threads, tid, team, {
-        float *panel = e->scratch + tid * RX_KC * RX_NR_MAX * RX_TILES;
+        float *panel = e->scratch + tid * per_thread;
         for (int64_t t; (t = rx_next_task(&next)) < tasks;) {
             int64_t part = t % split, unit = t / split;
             int64_t tl = unit % tiles, bg = unit / tiles, b = bg / groups, grp = bg % groups;
             int64_t block0 = part * blocks / split, block1 = (part + 1) * blocks / split;
-            int64_t p0 = tl * tile, np = pixels - p0 < tile ? pixels - p0 : tile;
+            int64_t p0 = tl * tile, np = grid - p0 < tile ? grid - p0 : tile;
             const float *in = e->in[0] + b * in_size + grp * g.channels * in_plane;
+            if (wide) {
+                wide_task(isa, &g, &wp, in, e->out + (b * cout + grp * filters) * pixels,
+                          bias ? bias + grp * filters : NULL, l->packed + grp * blocks * k * RX_MR, filters, k, p0, np,
+                          block0, block1, panel);
+                continue;
+            }
             float *out = e->out + (b * cout + grp * filters) * pixels + p0;
             for (int64_t k0 = 0; k0 < k; k0 += RX_KC) {
                 int64_t kc = k - k0 < RX_KC ? k - k0 : RX_KC;

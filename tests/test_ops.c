@@ -79,9 +79,9 @@ Test(ops, conv_matches_reference_on_random_shapes)
 
 /* Layers large enough to run on two threads (small ones run on one: see
    RX_PARALLEL_MACS in conv.c), through the direct kernel: strides, 5x5 and
-   11x11 kernels, 1x1, groups, dilation; the last four on wide pixels (rows
-   of at most 32 outputs, conv.c), the very last with k (48 x 5 x 5) past
-   one cache block. */
+   11x11 kernels, 1x1, groups, dilation; the last three on wide pixels
+   (little work per output row, conv.c): groups, dilation, and k (48 x 5 x
+   5) past one cache block. */
 Test(ops, conv_large_layers_match_reference_on_two_threads)
 {
     static const struct { int cin, cout, h, w, groups; ref_window win; } cases[] = {
@@ -89,8 +89,9 @@ Test(ops, conv_large_layers_match_reference_on_two_threads)
         {32, 48, 40, 40, 1, {3, 3, 2, 2, 1, 1, 1, 1, 1, 1}},
         {3, 32, 99, 99, 1, {11, 11, 4, 4, 2, 2, 2, 2, 1, 1}},
         {64, 64, 30, 30, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1}},
-        {32, 32, 32, 32, 2, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}},
         {20, 24, 30, 30, 1, {3, 3, 1, 1, 1, 1, 1, 1, 2, 2}},
+        {32, 32, 32, 32, 2, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}},
+        {20, 12, 30, 30, 1, {3, 3, 1, 1, 1, 1, 1, 1, 2, 2}},
         {48, 24, 20, 19, 1, {5, 5, 1, 1, 2, 1, 2, 3, 1, 1}},
     };
     rng r = {11};

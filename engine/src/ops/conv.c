@@ -110,20 +110,21 @@ static int64_t winograd_scratch(int64_t channels, int64_t filters)
     return RX_WINO_POINTS_MAX * RX_WINO_BLOCK * (channels + filters + RX_NR_MAX);
 }
 
-/* Stride-1 layers on narrow images run on "wide" pixels: output rows as
-   wide as the padded input rows, the extra pixels computed and dropped.
-   Each task copies the input rows it reads, padded, into a slab; every row
-   of its im2col matrix is then one contiguous run of the slab
-   (rx_pack_wide). Packed row by row (rx_im2col), each output row costs a
-   few dozen cycles per tap whatever its length: LeNet-5's convolutions
-   (rows of 28 and 10 pixels) spent 50-65% of the net's time packing, and
-   the net ran in 15 us instead of 25 wide. Wide only while that is the
-   larger cost: rows of at most RX_WIDE_ROW pixels (VGG-16's first layer,
-   224, ran 1.83 ms wide against 1.45: the wide output is copied out once
-   more) and at most RX_WIDE_WASTE extra multiply-adds per tap and row
-   (AlexNet's second layer, 4 x 192, ran 5% slower on one thread). Per
-   thread: the slab, and the task's output on wide pixels, which the
-   micro-kernels write whole. */
+/* Stride-1 layers with little work per output row run on "wide" pixels:
+   output rows as wide as the padded input rows, the extra pixels computed
+   and dropped. Each task copies the input rows it reads, padded, into a
+   slab; every row of its im2col matrix is then one contiguous run of the
+   slab (rx_pack_wide). Packed row by row (rx_im2col), each output row costs
+   a few dozen cycles per tap whatever its length: LeNet-5's convolutions
+   (rows of 28 and 10 pixels, 6 and 16 filters) spent 50-65% of the net's
+   time packing, and the net ran in 15 us instead of 25 wide. Wide only
+   while packing outweighs the multiply-adds per tap and output row
+   (RX_WIDE_WORK): the wide output is copied out once more, and rows grow by
+   the kernel's width. Wide ran slower on VGG-16's first layer (224 pixels x
+   64 filters: 1.83 ms against 1.45), AlexNet's second (27 x 192: 5% on one
+   thread) and the CIFAR VGG's first (32 x 32: 0.030 ms against 0.026 on two
+   threads). Per thread: the slab, and the task's output on wide pixels,
+   which the micro-kernels write whole. */
 typedef struct wide_plan {
     int64_t row;   /* floats per padded row: output pixels per wide row */
     int64_t rows;  /* slab rows per channel at most */
@@ -132,8 +133,8 @@ typedef struct wide_plan {
 } wide_plan;
 
 #define RX_WIDE_MAX (1 << 18) /* floats of slab and output per thread */
-#define RX_WIDE_ROW 32        /* output pixels per row at most */
-#define RX_WIDE_WASTE 256     /* extra multiply-adds per tap and output row at most */
+#define RX_WIDE_WORK 512      /* multiply-adds per tap and output row at most, */
+#define RX_WIDE_WASTE 256     /* of which computed and dropped */
 
 static bool wide_fits(const rx_layer *l, const rx_shape *in, wide_plan *wp)
 {
@@ -142,7 +143,7 @@ static bool wide_fits(const rx_layer *l, const rx_shape *in, wide_plan *wp)
     const int64_t channels = in->d[0] / l->p.groups, filters = l->p.out_channels / l->p.groups;
     const int64_t ow = l->out.d[2], oh = l->out.d[1], tile = RX_NR_MAX * RX_TILES;
     wp->row = in->d[2] + w->pl + w->pr;
-    if (ow > RX_WIDE_ROW || (wp->row - ow) * filters > RX_WIDE_WASTE) return false;
+    if (ow * filters > RX_WIDE_WORK || (wp->row - ow) * filters > RX_WIDE_WASTE) return false;
     int64_t spanned = (tile - 1) / wp->row + 2; /* output rows a task's pixels touch */
     if (spanned > oh) spanned = oh;
     wp->rows = spanned + (w->kh - 1) * w->dh;

@@ -22,6 +22,23 @@ static void random_window(rng *r, ref_window *w, int max_k, int allow_dilation)
     w->pr = symmetric ? w->pl : rng_int(r, 0, 3);
 }
 
+/* A one-layer conv model of random weights (and bias, when `bias`), as the
+   JSON and tensors a user would write; *weight and *b are the caller's. */
+static rectify_model *conv_model(rng *r, int cin, int cout, int h, int w, int groups, ref_window win, int bias,
+                                 float **weight, float **b, char *json, size_t json_size, rectify_error *err)
+{
+    snprintf(json, json_size,
+             "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+             "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":[%d,%d],"
+             "\"stride\":[%d,%d],\"padding\":[%d,%d,%d,%d],\"dilation\":[%d,%d],\"groups\":%d,\"bias\":%s}]}",
+             cin, h, w, cout, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb, win.pr, win.dh, win.dw, groups,
+             bias ? "true" : "false");
+    int64_t wn = (int64_t)cout * (cin / groups) * win.kh * win.kw;
+    *weight = random_floats(r, wn, -1, 1), *b = random_floats(r, cout, -1, 1);
+    ttensor t[2] = {{"c.weight", 4, {cout, cin / groups, win.kh, win.kw}, *weight}, {"c.bias", 1, {cout}, *b}};
+    return load_json(json, t, bias ? 2 : 1, err);
+}
+
 Test(ops, conv_matches_reference_on_random_shapes)
 {
     rng r = {1};
@@ -45,17 +62,9 @@ Test(ops, conv_matches_reference_on_random_shapes)
         int oh = ref_out_size(h, win.kh, win.sh, win.pt, win.pb, win.dh, 0);
         int ow = ref_out_size(w, win.kw, win.sw, win.pl, win.pr, win.dw, 0);
         char json[1024];
-        snprintf(json, sizeof json,
-                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
-                 "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":[%d,%d],"
-                 "\"stride\":[%d,%d],\"padding\":[%d,%d,%d,%d],\"dilation\":[%d,%d],\"groups\":%d,\"bias\":%s}]}",
-                 cin, h, w, cout, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb, win.pr, win.dh,
-                 win.dw, groups, bias ? "true" : "false");
-        int64_t wn = (int64_t)cout * (cin / groups) * win.kh * win.kw;
-        float *weight = random_floats(&r, wn, -1, 1), *b = random_floats(&r, cout, -1, 1);
-        ttensor t[2] = {{"c.weight", 4, {cout, cin / groups, win.kh, win.kw}, weight}, {"c.bias", 1, {cout}, b}};
+        float *weight, *b;
         rectify_error err;
-        rectify_model *m = load_json(json, t, bias ? 2 : 1, &err);
+        rectify_model *m = conv_model(&r, cin, cout, h, w, groups, win, bias, &weight, &b, json, sizeof json, &err);
         if (oh < 1 || ow < 1) {
             cr_assert_null(m, "conv with no output pixels must be rejected: %s", json);
             cr_assert_eq(err.status, RECTIFY_ERR_INVALID);
@@ -77,6 +86,40 @@ Test(ops, conv_matches_reference_on_random_shapes)
     cr_assert(tested > 150 && rejected > 0, "tested %d, rejected %d", tested, rejected);
 }
 
+/* A conv layer as a test case: RECTIFY_WINOGRAD set while it loads, when
+   `winograd` is not NULL. */
+typedef struct conv_case {
+    int cin, cout, h, w, groups;
+    ref_window win;
+    const char *winograd;
+} conv_case;
+
+/* Runs a case through check_runs against ref_conv; `large` also asserts it
+   has enough multiply-adds to run on two threads. */
+static void check_conv_case(rng *r, const conv_case *c, bool large)
+{
+    const ref_window win = c->win;
+    const int oh = ref_out_size(c->h, win.kh, win.sh, win.pt, win.pb, win.dh, 0);
+    const int ow = ref_out_size(c->w, win.kw, win.sw, win.pl, win.pr, win.dw, 0);
+    const int64_t macs = (int64_t)c->cout * oh * ow * (c->cin / c->groups) * win.kh * win.kw;
+    if (large) cr_assert(macs >= (1 << 20), "a case of %lld multiply-adds is small", (long long)macs);
+    char json[1024];
+    float *weight, *b;
+    rectify_error err;
+    if (c->winograd) setenv("RECTIFY_WINOGRAD", c->winograd, 1);
+    rectify_model *m =
+        conv_model(r, c->cin, c->cout, c->h, c->w, c->groups, win, 1, &weight, &b, json, sizeof json, &err);
+    unsetenv("RECTIFY_WINOGRAD");
+    cr_assert_not_null(m, "%s\n%s", err.message, json);
+    int64_t in_n = (int64_t)c->cin * c->h * c->w;
+    float *in = random_floats(r, in_n, -2, 2);
+    double *want = malloc((size_t)c->cout * oh * ow * sizeof *want);
+    ref_conv(in, c->cin, c->h, c->w, weight, b, c->cout, c->groups, win, want, oh, ow);
+    check_runs(m, in, in_n, want, (int64_t)c->cout * oh * ow, json);
+    free(in), free(want), free(weight), free(b);
+    rectify_model_destroy(m);
+}
+
 /* Layers large enough to run on two threads (small ones run on one: see
    RX_PARALLEL_MACS in conv.c), through the direct kernel: strides, 5x5 and
    11x11 kernels, 1x1, groups, dilation; the last three on wide pixels
@@ -84,44 +127,81 @@ Test(ops, conv_matches_reference_on_random_shapes)
    5) past one cache block. */
 Test(ops, conv_large_layers_match_reference_on_two_threads)
 {
-    static const struct { int cin, cout, h, w, groups; ref_window win; } cases[] = {
-        {24, 40, 36, 36, 1, {5, 5, 1, 1, 2, 2, 2, 2, 1, 1}},
-        {32, 48, 40, 40, 1, {3, 3, 2, 2, 1, 1, 1, 1, 1, 1}},
-        {3, 32, 99, 99, 1, {11, 11, 4, 4, 2, 2, 2, 2, 1, 1}},
-        {64, 64, 30, 30, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1}},
-        {20, 24, 30, 30, 1, {3, 3, 1, 1, 1, 1, 1, 1, 2, 2}},
-        {32, 32, 32, 32, 2, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}},
-        {20, 12, 30, 30, 1, {3, 3, 1, 1, 1, 1, 1, 1, 2, 2}},
-        {48, 24, 20, 19, 1, {5, 5, 1, 1, 2, 1, 2, 3, 1, 1}},
+    static const conv_case cases[] = {
+        {24, 40, 36, 36, 1, {5, 5, 1, 1, 2, 2, 2, 2, 1, 1}, NULL},
+        {32, 48, 40, 40, 1, {3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, NULL},
+        {3, 32, 99, 99, 1, {11, 11, 4, 4, 2, 2, 2, 2, 1, 1}, NULL},
+        {64, 64, 30, 30, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1}, NULL},
+        {20, 24, 30, 30, 1, {3, 3, 1, 1, 1, 1, 1, 1, 2, 2}, NULL},
+        {32, 32, 32, 32, 2, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, NULL},
+        {20, 12, 30, 30, 1, {3, 3, 1, 1, 1, 1, 1, 1, 2, 2}, NULL},
+        {48, 24, 20, 19, 1, {5, 5, 1, 1, 2, 1, 2, 3, 1, 1}, NULL},
     };
     rng r = {11};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const int cin = cases[i].cin, cout = cases[i].cout, h = cases[i].h, w = cases[i].w, groups = cases[i].groups;
-        const ref_window win = cases[i].win;
-        const int oh = ref_out_size(h, win.kh, win.sh, win.pt, win.pb, win.dh, 0);
-        const int ow = ref_out_size(w, win.kw, win.sw, win.pl, win.pr, win.dw, 0);
-        cr_assert((int64_t)cout * oh * ow * (cin / groups) * win.kh * win.kw >= (1 << 20), "case %zu is small", i);
-        char json[1024];
-        snprintf(json, sizeof json,
-                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
-                 "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":[%d,%d],"
-                 "\"stride\":[%d,%d],\"padding\":[%d,%d,%d,%d],\"dilation\":[%d,%d],\"groups\":%d}]}",
-                 cin, h, w, cout, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb, win.pr, win.dh, win.dw,
-                 groups);
-        int64_t wn = (int64_t)cout * (cin / groups) * win.kh * win.kw;
-        float *weight = random_floats(&r, wn, -1, 1), *b = random_floats(&r, cout, -1, 1);
-        ttensor t[2] = {{"c.weight", 4, {cout, cin / groups, win.kh, win.kw}, weight}, {"c.bias", 1, {cout}, b}};
-        rectify_error err;
-        rectify_model *m = load_json(json, t, 2, &err);
-        cr_assert_not_null(m, "%s\n%s", err.message, json);
-        int64_t in_n = (int64_t)cin * h * w;
-        float *in = random_floats(&r, in_n, -2, 2);
-        double *want = malloc((size_t)cout * oh * ow * sizeof *want);
-        ref_conv(in, cin, h, w, weight, b, cout, groups, win, want, oh, ow);
-        check_runs(m, in, in_n, want, (int64_t)cout * oh * ow, json);
-        free(in), free(want), free(weight), free(b);
-        rectify_model_destroy(m);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv_case(&r, &cases[i], true);
+}
+
+/* Layers on wide pixels (conv.c) at their edges: a one-pixel-wide output;
+   padding past the kernel, with dilation; depthwise on two threads; three
+   filter blocks split between two threads, k (2304) past a cache block; a
+   layer of Winograd's shape run direct (RECTIFY_WINOGRAD=0), whose per-thread
+   scratch is sized for both paths. */
+Test(ops, conv_wide_edge_cases)
+{
+    static const conv_case cases[] = {
+        {2, 7, 9, 1, 1, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, NULL},
+        {3, 4, 7, 5, 1, {2, 2, 1, 1, 5, 4, 3, 6, 3, 2}, NULL},
+        {64, 64, 48, 48, 64, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, NULL},
+        {256, 13, 8, 8, 1, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, NULL},
+        {64, 16, 16, 16, 1, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, "0"},
+    };
+    rng r = {13};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv_case(&r, &cases[i], false);
+}
+
+/* NaN and infinities in the input of a wide layer (LeNet-5's second
+   convolution) reach exactly the outputs whose windows hold them: the
+   pixels computed and dropped, which read across rows, leak into none. */
+Test(ops, conv_wide_nonfinite_inputs_stay_in_their_windows)
+{
+    const int cin = 6, cout = 16, h = 14, w = 14, oh = 10, ow = 10;
+    const ref_window win = {5, 5, 1, 1, 0, 0, 0, 0, 1, 1};
+    rng r = {17};
+    char json[1024];
+    float *weight, *b;
+    rectify_error err;
+    rectify_model *m = conv_model(&r, cin, cout, h, w, 1, win, 1, &weight, &b, json, sizeof json, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    const int64_t in_n = (int64_t)cin * h * w, out_n = (int64_t)cout * oh * ow;
+    float *in = random_floats(&r, in_n, -2, 2);
+    in[(2 * h + 5) * w + 5] = NAN;          /* inside */
+    in[(4 * h + 0) * w + 13] = INFINITY;    /* the last column: the next row's dropped pixels read it */
+    in[(5 * h + 13) * w + 0] = -INFINITY;   /* the first column of the last row */
+    double *want = malloc((size_t)out_n * sizeof *want);
+    ref_conv(in, cin, h, w, weight, b, cout, 1, win, want, oh, ow);
+    double top = 0;
+    int64_t nonfinite = 0;
+    for (int64_t i = 0; i < out_n; i++) {
+        if (isfinite(want[i])) top = fmax(top, fabs(want[i]));
+        else nonfinite++;
     }
+    cr_assert(nonfinite > 0 && nonfinite < out_n, "%lld of %lld outputs non-finite", (long long)nonfinite,
+              (long long)out_n);
+    for (int threads = 1; threads <= 2; threads++) {
+        int64_t count = 0;
+        float *got = run_model(m, in, 1, threads, &count);
+        cr_assert_not_null(got);
+        cr_assert_eq(count, out_n);
+        for (int64_t i = 0; i < out_n; i++) {
+            const bool ok = isnan(want[i])   ? isnan(got[i])
+                            : isinf(want[i]) ? got[i] == want[i]
+                                             : fabs(got[i] - want[i]) <= TOLERANCE * top;
+            cr_assert(ok, "threads %d, output %lld: %g, want %g", threads, (long long)i, got[i], want[i]);
+        }
+        free(got);
+    }
+    free(in), free(want), free(weight), free(b);
+    rectify_model_destroy(m);
 }
 
 static void pool_case(rng *r, bool max)

@@ -35,6 +35,26 @@ static inline void put_strided(float *panel, int64_t kc, int64_t kk, int nr, int
     }
 }
 
+/* The tap of an im2col row: input channel c, kernel row ki and column kj.
+   Found once by division, then stepped row by row. */
+typedef struct rx_tap {
+    int64_t c, ki, kj;
+} rx_tap;
+
+static inline rx_tap tap_of(const rx_window *w, int64_t k)
+{
+    const int64_t taps = w->kh * w->kw;
+    return (rx_tap){k / taps, k % taps / w->kw, k % taps % w->kw};
+}
+
+static inline void tap_next(const rx_window *w, rx_tap *t)
+{
+    if (++t->kj == w->kw) {
+        t->kj = 0;
+        if (++t->ki == w->kh) t->ki = 0, t->c++;
+    }
+}
+
 /* t in [lo, hi): the outputs of a row segment starting at ix0 (stride s)
    whose input column lies inside [0, width). */
 static inline void valid_range(int64_t ix0, int64_t s, int64_t width, int64_t n, int64_t *lo, int64_t *hi)
@@ -50,12 +70,13 @@ void rx_im2col(const rx_conv_geometry *g, const float *in, int64_t p0, int64_t n
                float *panel)
 {
     const rx_window *w = &g->win;
-    const int64_t taps = w->kh * w->kw, ow = g->out_width, s = w->sw;
+    const int64_t ow = g->out_width, s = w->sw;
     /* Divisions once: the first pixel's row and column, the first row's
        channel and tap; then everything steps. */
     const int64_t oy0 = p0 / ow, ox0 = p0 % ow;
-    int64_t c = k0 / taps, ki = k0 % taps / w->kw, kj = k0 % taps % w->kw;
-    for (int64_t kk = 0; kk < kc; kk++) {
+    rx_tap tp = tap_of(w, k0);
+    for (int64_t kk = 0; kk < kc; kk++, tap_next(w, &tp)) {
+        const int64_t c = tp.c, ki = tp.ki, kj = tp.kj;
         const float *plane = in + c * g->height * g->width;
         const int64_t shift = kj * w->dw - w->pl; /* ix = ox * s + shift */
         int64_t full_lo, full_hi;                 /* for a whole output row (ox from 0) */
@@ -86,10 +107,6 @@ void rx_im2col(const rx_conv_geometry *g, const float *in, int64_t p0, int64_t n
         /* zero the tail of the last slice: the micro-kernel reads whole slices */
         int64_t end = (np + nr - 1) / nr * nr;
         if (end > np) put_run(panel, kc, kk, nr, np, NULL, end - np);
-        if (++kj == w->kw) {
-            kj = 0;
-            if (++ki == w->kh) ki = 0, c++;
-        }
     }
 }
 
@@ -108,16 +125,11 @@ RX_MULTIVERSION
 void rx_pack_wide(const float *slab, int64_t plane, int64_t row, const rx_window *w, int64_t k0, int64_t kc,
                   int64_t slices, int nr, float *panel)
 {
-    const int64_t taps = w->kh * w->kw;
-    int64_t c = k0 / taps, ki = k0 % taps / w->kw, kj = k0 % taps % w->kw;
-    for (int64_t kk = 0; kk < kc; kk++) {
-        const float *src = slab + c * plane + ki * w->dh * row + kj * w->dw;
+    rx_tap tp = tap_of(w, k0);
+    for (int64_t kk = 0; kk < kc; kk++, tap_next(w, &tp)) {
+        const float *src = slab + tp.c * plane + tp.ki * w->dh * row + tp.kj * w->dw;
         if (nr == 64) pack_tap(panel, kc, kk, src, slices, 64);
         else if (nr == 16) pack_tap(panel, kc, kk, src, slices, 16);
         else pack_tap(panel, kc, kk, src, slices, nr);
-        if (++kj == w->kw) {
-            kj = 0;
-            if (++ki == w->kh) ki = 0, c++;
-        }
     }
 }

@@ -3,8 +3,9 @@
    The kernel is an implicit GEMM: weights are packed once at load; each task
    packs the im2col panel of a few output pixels, a cache block of k at a
    time (kernels/im2col.c), and runs the micro-kernels over it (gemm.h);
-   narrow images pack from a padded copy ("wide" pixels, below); 3x3
-   stride-1 layers of 16 channels or more run Winograd's algorithm. */
+   layers with little work per output row pack from a padded copy ("wide"
+   pixels, below); 3x3 stride-1 layers of 16 channels or more run
+   Winograd's algorithm. */
 #include <omp.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -118,13 +119,18 @@ static int64_t winograd_scratch(int64_t channels, int64_t filters)
    a few dozen cycles per tap whatever its length: LeNet-5's convolutions
    (rows of 28 and 10 pixels, 6 and 16 filters) spent 50-65% of the net's
    time packing, and the net ran in 15 us instead of 25 wide. Wide only
-   while packing outweighs the multiply-adds per tap and output row
-   (RX_WIDE_WORK): the wide output is copied out once more, and rows grow by
-   the kernel's width. Wide ran slower on VGG-16's first layer (224 pixels x
-   64 filters: 1.83 ms against 1.45), AlexNet's second (27 x 192: 5% on one
-   thread) and the CIFAR VGG's first (32 x 32: 0.030 ms against 0.026 on two
-   threads). Per thread: the slab, and the task's output on wide pixels,
-   which the micro-kernels write whole. */
+   while packing outweighs the multiply-adds per tap and output row (at
+   most RX_WIDE_WORK): the wide output is copied out once more, and every
+   row grows by (kw - 1) * dw pixels. Wide ran slower on VGG-16's first
+   layer (224 pixels x 64 filters: 1.83 ms against 1.45), AlexNet's second
+   (27 x 192: 5% on one thread) and the CIFAR VGG's first (32 x 32: 0.030 ms
+   against 0.026 on two threads). The dropped pixels' multiply-adds are held
+   to RX_WIDE_WASTE on top: a wide kernel on a narrow image (9 taps wide, 4
+   outputs) would otherwise compute three times the layer. The plan is
+   sized for the widest micro-tile (RX_NR_MAX): with AVX2's and the
+   portable kernels' 16, tasks use a quarter of it. Per thread: the slab,
+   and the task's output on wide pixels, which the micro-kernels write
+   whole. */
 typedef struct wide_plan {
     int64_t row;   /* floats per padded row: output pixels per wide row */
     int64_t rows;  /* slab rows per channel at most */
@@ -133,8 +139,8 @@ typedef struct wide_plan {
 } wide_plan;
 
 #define RX_WIDE_MAX (1 << 18) /* floats of slab and output per thread */
-#define RX_WIDE_WORK 512      /* multiply-adds per tap and output row at most, */
-#define RX_WIDE_WASTE 256     /* of which computed and dropped */
+#define RX_WIDE_WORK 512      /* multiply-adds per tap and output row at most */
+#define RX_WIDE_WASTE 256     /* and at most this many more, computed and dropped */
 
 static bool wide_fits(const rx_layer *l, const rx_shape *in, wide_plan *wp)
 {
@@ -398,6 +404,23 @@ static void run_winograd(const rx_exec *e)
     });
 }
 
+/* The micro-kernels over a panel of np pixels (rows [k0, k0 + kc) of k)
+   for filter blocks [block0, block1) of one group's packed weights and
+   bias: filter block0 * RX_MR + f into c + f * ldc. */
+static void gemm_panel(const rx_gemm_isa *isa, const float *packed, const float *bias, int64_t filters, int64_t k,
+                       int64_t k0, int64_t kc, int64_t block0, int64_t block1, const float *panel, int64_t np, float *c,
+                       int64_t ldc)
+{
+    const int nr = isa->nr;
+    for (int64_t blk = block0; blk < block1; blk++) {
+        const int rows = (int)(filters - blk * RX_MR < RX_MR ? filters - blk * RX_MR : RX_MR);
+        const float *a = packed + (blk * k + k0) * RX_MR, *bb = bias ? bias + blk * RX_MR : NULL;
+        for (int64_t s = 0; s * nr < np; s++)
+            isa->kernel(kc, a, RX_MR, panel + s * kc * nr, c + (blk - block0) * RX_MR * ldc + s * nr, ldc, rows,
+                        (int)(np - s * nr < nr ? np - s * nr : nr), bb, k0 == 0);
+    }
+}
+
 /* One task of a wide layer: pixels [p0, p0 + np) of the wide grid of
    sample `in` (one group's channels), filter blocks [block0, block1). */
 static void wide_task(const rx_gemm_isa *isa, const rx_conv_geometry *g, const wide_plan *wp, const float *in,
@@ -423,20 +446,14 @@ static void wide_task(const rx_gemm_isa *isa, const rx_conv_geometry *g, const w
             memcpy(dst + w->pl, in + (c * g->height + iy) * g->width, (size_t)g->width * sizeof *dst);
             memset(dst + w->pl + g->width, 0, (size_t)w->pr * sizeof *dst);
         }
-    memset(slab + g->channels * plane, 0, (size_t)(wp->slab - g->channels * plane) * sizeof *slab);
+    /* read past the end: the last slice's pixels and the last row's extra ones */
+    memset(slab + g->channels * plane, 0, (size_t)(nr + (w->kw - 1) * w->dw) * sizeof *slab);
     const int64_t slices = (np + nr - 1) / nr;
     const float *first = slab + (p0 - oy0 * row); /* wide pixel p0, tap (0, 0, 0) */
     for (int64_t k0 = 0; k0 < k; k0 += RX_KC) {
         int64_t kc = k - k0 < RX_KC ? k - k0 : RX_KC;
         rx_pack_wide(first, plane, row, w, k0, kc, slices, nr, panel);
-        for (int64_t blk = block0; blk < block1; blk++) {
-            const float *a = packed + (blk * k + k0) * RX_MR;
-            const float *bb = bias ? bias + blk * RX_MR : NULL;
-            const int rows_f = (int)(filters - blk * RX_MR < RX_MR ? filters - blk * RX_MR : RX_MR);
-            for (int64_t s = 0; s < slices; s++)
-                isa->kernel(kc, a, RX_MR, panel + s * kc * nr, wout + (blk - block0) * RX_MR * tile + s * nr, tile,
-                            rows_f, nr, bb, k0 == 0);
-        }
+        gemm_panel(isa, packed, bias, filters, k, k0, kc, block0, block1, panel, np, wout, tile);
     }
     /* the output pixels among the wide ones */
     const int64_t f1 = block1 * RX_MR < filters ? block1 * RX_MR : filters;
@@ -495,20 +512,12 @@ static void run(const rx_exec *e)
                           block0, block1, panel);
                 continue;
             }
-            float *out = e->out + (b * cout + grp * filters) * pixels + p0;
+            float *out = e->out + (b * cout + grp * filters + block0 * RX_MR) * pixels + p0;
             for (int64_t k0 = 0; k0 < k; k0 += RX_KC) {
                 int64_t kc = k - k0 < RX_KC ? k - k0 : RX_KC;
                 rx_im2col(&g, in, p0, np, k0, kc, nr, panel);
-                for (int64_t blk = block0; blk < block1; blk++) {
-                    int rows = (int)(filters - blk * RX_MR < RX_MR ? filters - blk * RX_MR : RX_MR);
-                    const float *a = l->packed + ((grp * blocks + blk) * k + k0) * RX_MR;
-                    const float *bb = bias ? bias + grp * filters + blk * RX_MR : NULL;
-                    for (int64_t s = 0; s * nr < np; s++) {
-                        int cols = (int)(np - s * nr < nr ? np - s * nr : nr);
-                        isa->kernel(kc, a, RX_MR, panel + s * kc * nr, out + blk * RX_MR * pixels + s * nr, pixels,
-                                    rows, cols, bb, k0 == 0);
-                    }
-                }
+                gemm_panel(isa, l->packed + grp * blocks * k * RX_MR, bias ? bias + grp * filters : NULL, filters, k,
+                           k0, kc, block0, block1, panel, np, out, pixels);
             }
         }
     });

@@ -127,10 +127,11 @@ static int64_t winograd_scratch(int64_t channels, int64_t filters)
    against 0.026 on two threads). The dropped pixels' multiply-adds are held
    to RX_WIDE_WASTE on top: a wide kernel on a narrow image (9 taps wide, 4
    outputs) would otherwise compute three times the layer. The plan is
-   sized for the widest micro-tile (RX_NR_MAX): with AVX2's and the
-   portable kernels' 16, tasks use a quarter of it. Per thread: the slab,
-   and the task's output on wide pixels, which the micro-kernels write
-   whole. */
+   sized for the widest micro-tile (RX_NR_MAX): with AVX2's 16, tasks use a
+   quarter of it. Not with the portable kernels, whose multiply-adds cost
+   more than the packing saved (LeNet-5: 0.263 ms wide, 0.232 row by row;
+   with AVX2 0.029 and 0.035). Per thread: the slab, and the task's output
+   on wide pixels, which the micro-kernels write whole. */
 typedef struct wide_plan {
     int64_t row;   /* floats per padded row: output pixels per wide row */
     int64_t rows;  /* slab rows per channel at most */
@@ -483,7 +484,7 @@ static void run(const rx_exec *e)
     const int64_t groups = l->p.groups, cout = l->p.out_channels, filters = cout / groups;
     const int64_t k = g.channels * g.win.kh * g.win.kw, pixels = g.out_height * g.out_width;
     wide_plan wp;
-    const bool wide = wide_fits(l, e->in_shape[0], &wp);
+    const bool wide = isa != &rx_gemm_generic && wide_fits(l, e->in_shape[0], &wp);
     const int64_t grid = wide ? (g.out_height - 1) * wp.row + g.out_width : pixels; /* pixels computed */
     const int64_t tile = (int64_t)nr * RX_TILES, tiles = (grid + tile - 1) / tile;
     const int64_t per_thread = scratch(l, e->in_shape);

@@ -2,7 +2,8 @@
    statistics: exact zeros per layer, per channel and per sample, counted
    right after each layer's kernel while its output is still in cache, or by
    the kernel itself: a ReLU counts its output and its input (the layer
-   before it) as it goes. */
+   before it) as it goes. The counts are added into the totals once the
+   run is over, every layer in one pass. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -45,7 +46,6 @@ typedef struct layer_totals {
     rectify_layer_stats s;  /* all but the per-sample sparsities */
     int64_t min_zeros, max_zeros; /* of one sample */
     double sum_zeros_sq;    /* over samples */
-    uint64_t ticks;         /* of the last run, rx_ticks */
     int64_t *channel_zeros; /* per channel, accumulated */
 } layer_totals;
 
@@ -55,9 +55,10 @@ struct rectify_session {
     float *arena;              /* every activation buffer */
     float **buffers;
     float *scratch;
-    int64_t *sample_channel;   /* batch x channels zero counts of one layer, twice */
-    int64_t count_stride;      /* the second half: batch x the most channels */
-    int64_t *channel_arena;
+    int64_t *run_counts;       /* this run's zeros per layer, sample and channel */
+    int64_t *counts_at;        /* layer i's in run_counts */
+    uint64_t *ticks;           /* this run's per layer, rx_ticks */
+    int64_t *channel_arena;    /* the totals per layer and channel, in the same order */
     layer_totals *stats;
     rectify_observer observer;
     void *observer_user;
@@ -73,7 +74,9 @@ void rectify_session_destroy(rectify_session *s)
     rx_free_aligned(a, s->arena);
     rx_free(a, s->buffers);
     rx_free_aligned(a, s->scratch);
-    rx_free(a, s->sample_channel);
+    rx_free(a, s->run_counts);
+    rx_free(a, s->ticks);
+    rx_free(a, s->counts_at);
     rx_free(a, s->channel_arena);
     rx_free(a, s->stats);
     rx_free(a, s);
@@ -137,17 +140,13 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     s->model = m;
     s->threads = options->threads ? options->threads : default_threads();
     s->batch = options->batch ? options->batch : 1;
-    int64_t total = 0, channels = 0, max_channels = 0;
+    int64_t total = 0, channels = 0;
     for (int b = 0; b < m->buffer_count; b++) {
         int64_t e;
         if (rx_mul_overflow(m->buffer_elements[b], s->batch, &e) || __builtin_add_overflow(total, (e + 15) & ~(int64_t)15, &total))
             goto nomem;
     }
-    for (int i = 0; i < m->layer_count; i++) {
-        int64_t c = rx_shape_channels(&m->layers[i].out);
-        channels += c;
-        if (c > max_channels) max_channels = c;
-    }
+    for (int i = 0; i < m->layer_count; i++) channels += rx_shape_channels(&m->layers[i].out);
     int64_t scratch, all;
     if (rx_mul_overflow(m->max_scratch, s->threads, &scratch) || __builtin_add_overflow(total, scratch, &all) ||
         all > (int64_t)(RECTIFY_MAX_ACTIVATION_BYTES / sizeof(float))) {
@@ -159,11 +158,13 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     }
     s->arena = rx_malloc_aligned(a, (size_t)total * sizeof(float));
     s->buffers = rx_calloc(a, (size_t)m->buffer_count, sizeof *s->buffers);
-    s->count_stride = max_channels * s->batch;
-    s->sample_channel = rx_calloc(a, (size_t)(2 * s->count_stride), sizeof *s->sample_channel);
+    s->run_counts = rx_calloc(a, (size_t)(channels * s->batch) + 1, sizeof *s->run_counts);
+    s->ticks = rx_calloc(a, (size_t)m->layer_count, sizeof *s->ticks);
+    s->counts_at = rx_calloc(a, (size_t)m->layer_count, sizeof *s->counts_at);
     s->channel_arena = rx_calloc(a, (size_t)channels + 1, sizeof *s->channel_arena);
     s->stats = rx_calloc(a, (size_t)m->layer_count, sizeof *s->stats);
-    if (!s->arena || !s->buffers || !s->sample_channel || !s->channel_arena || !s->stats) goto nomem;
+    if (!s->arena || !s->buffers || !s->run_counts || !s->ticks || !s->counts_at || !s->channel_arena || !s->stats)
+        goto nomem;
     /* Touched now, by the session's threads: the page faults of the
        activations (tens of MiB for a VGG) and the start of the OpenMP
        threads (20 ms for the CIFAR VGG's first two-thread run from a packed
@@ -179,12 +180,15 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     }
     s->bytes = rx_request_bytes(sizeof *s, false) + rx_request_bytes((size_t)total * sizeof(float), true) +
                rx_request_bytes((size_t)m->buffer_count * sizeof *s->buffers, false) +
-               rx_request_bytes((size_t)(2 * s->count_stride) * sizeof *s->sample_channel, false) +
+               rx_request_bytes(((size_t)(channels * s->batch) + 1) * sizeof *s->run_counts, false) +
+               rx_request_bytes((size_t)m->layer_count * sizeof *s->ticks, false) +
+               rx_request_bytes((size_t)m->layer_count * sizeof *s->counts_at, false) +
                rx_request_bytes(((size_t)channels + 1) * sizeof *s->channel_arena, false) +
                rx_request_bytes((size_t)m->layer_count * sizeof *s->stats, false);
     channels = 0;
     for (int i = 0; i < m->layer_count; i++) {
         s->stats[i].channel_zeros = s->channel_arena + channels;
+        s->counts_at[i] = channels * s->batch;
         channels += rx_shape_channels(&m->layers[i].out);
     }
     if (ensure_scratch(s, s->threads, err)) { rectify_session_destroy(s); return RECTIFY_ERR_NOMEM; }
@@ -225,6 +229,12 @@ static void count_zeros(const rectify_session *s, int index, const float *out, i
     });
 }
 
+/* Layer i's counts in this run: batch x its channels. */
+static inline int64_t *run_counts(const rectify_session *s, int i)
+{
+    return s->run_counts + s->counts_at[i];
+}
+
 /* One run of a layer into its totals: counts holds batch x channels zeros. */
 static void record(rectify_session *s, int index, const int64_t *counts)
 {
@@ -254,7 +264,7 @@ static void record_times(rectify_session *s, int layers, double seconds, uint64_
     const double per_tick = ticks > 0 ? seconds / (double)ticks : 0.0;
     for (int i = 0; i < layers; i++) {
         layer_totals *t = &s->stats[i];
-        t->s.seconds = (double)t->ticks * per_tick;
+        t->s.seconds = (double)s->ticks[i] * per_tick;
         t->s.total_seconds += t->s.seconds;
     }
 }
@@ -293,22 +303,25 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
     if (st) return st;
     s->ran = false;
     memcpy(s->buffers[m->input_buffer], input, want * sizeof *input);
-    int64_t *counts = s->sample_channel, *held = s->sample_channel + s->count_stride;
-    int deferred = -1; /* a layer whose zeros the next one counts */
+    int held = -1; /* a layer whose zeros the next one counts */
     /* A layer's time runs from the end of the previous one's to the end of
        its own counting, read as ticks (rx_ticks: 11 ns here, where a clock
        read takes 31 ns and 13 of them were 1% of LeNet-5); two clock reads
-       a run give the ticks' length. */
+       a run give the ticks' length. The counts go into the run's own
+       array, and into the layers' totals after the run, all layers in one
+       pass (after every layer with an observer, which may look at them):
+       the totals, cold by then, are not touched between the kernels. */
     const bool stats = !s->no_stats; /* for the whole run, whatever the observer switches */
     const double w0 = stats ? omp_get_wtime() : 0.0;
     const uint64_t k0 = stats ? rx_ticks() : 0;
     uint64_t t0 = k0;
     for (int i = 0; i < m->layer_count; i++) {
         const rx_layer *l = &m->layers[i];
+        int64_t *counts = run_counts(s, i);
         rx_exec e = {.model = m, .layer = l, .out = s->buffers[l->buffer], .batch = s->batch,
                      .threads = s->threads, .scratch = s->scratch,
                      .zeros = l->op->counts_zeros && stats ? counts : NULL,
-                     .in_zeros = deferred >= 0 ? held : NULL};
+                     .in_zeros = held >= 0 ? run_counts(s, held) : NULL};
         for (int k = 0; k < l->input_count; k++) {
             int in = l->inputs[k];
             e.in[k] = s->buffers[in < 0 ? m->input_buffer : m->layers[in].buffer];
@@ -316,17 +329,12 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
         }
         l->op->run(&e);
         if (!stats) goto observe;
-        if (deferred >= 0) record(s, deferred, held), deferred = -1;
-        if (l->op->counts_zeros) {
-            record(s, i, counts);
-        } else if (counted_by_next(s, i)) {
-            deferred = i;
-        } else {
-            count_zeros(s, i, e.out, counts);
-            record(s, i, counts);
-        }
+        held = -1;
+        if (counted_by_next(s, i)) held = i;
+        else if (!l->op->counts_zeros) count_zeros(s, i, e.out, counts);
+        if (s->observer) record(s, i, counts);
         const uint64_t t1 = rx_ticks();
-        s->stats[i].ticks = rx_ticks_since(t0, t1);
+        s->ticks[i] = rx_ticks_since(t0, t1);
         t0 = t1;
     observe:
         if (s->observer) {
@@ -339,7 +347,11 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
             t0 = rx_ticks(); /* the observer's time is nobody's */
         }
     }
-    if (stats) record_times(s, m->layer_count, omp_get_wtime() - w0, rx_ticks_since(k0, rx_ticks()));
+    if (stats) {
+        if (!s->observer)
+            for (int i = 0; i < m->layer_count; i++) record(s, i, run_counts(s, i));
+        record_times(s, m->layer_count, omp_get_wtime() - w0, rx_ticks_since(k0, rx_ticks()));
+    }
     s->ran = true;
     return RECTIFY_OK;
 }

@@ -422,6 +422,111 @@ Test(zeros, counts_match_plain_counts_on_random_shapes)
     }
 }
 
+/* The session records a run's counts in three ways (session.c): all
+   layers after the run; each layer once counted, two layers' counts at a
+   time, when all of them would pass RX_RUN_COUNTS (here batch 600 of 112
+   channels a sample: 67,200); and after every layer, nothing deferred to
+   the next, when an observer is set as the run begins. All must record the
+   same: a ReLU right after a ReLU, a ReLU counting the convolution before it,
+   an observer that removes itself during the run (recorded once, not
+   twice), one that stops it (the layers up to the one it saw recorded). */
+static const char record_net[] =
+    "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[3,8,8]},"
+    "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":4,\"kernel\":3,\"padding\":1},"
+    "{\"name\":\"r\",\"op\":\"relu\"},{\"name\":\"r2\",\"op\":\"relu\"},{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":2},"
+    "{\"name\":\"f\",\"op\":\"flatten\"},{\"name\":\"d\",\"op\":\"dense\",\"units\":16},"
+    "{\"name\":\"r3\",\"op\":\"relu\"}]}";
+enum { RECORD_LAYERS = 7, RECORD_IN = 3 * 8 * 8, RECORD_BIG_BATCH = 600 };
+
+static int detach_after_first(void *user, int layer, const rectify_tensor *out)
+{
+    (void)out;
+    if (layer == 0) rectify_session_set_observer((rectify_session *)user, NULL, NULL);
+    return 0;
+}
+
+static int stop_after_third(void *user, int layer, const rectify_tensor *out)
+{
+    (void)user, (void)out;
+    return layer == 2;
+}
+
+/* Every layer's statistics of b are `times` those of a (per channel too). */
+static void assert_stats_scale(const rectify_session *a, const rectify_session *b, int64_t times, const char *what)
+{
+    for (int l = 0; l < RECORD_LAYERS; l++) {
+        rectify_layer_stats x, y;
+        cr_assert_eq(rectify_session_layer_stats(a, l, &x), RECTIFY_OK);
+        cr_assert_eq(rectify_session_layer_stats(b, l, &y), RECTIFY_OK);
+        cr_assert_eq(y.total_zeros, times * x.total_zeros, "%s, layer %d: %lld zeros, want %lld x %lld", what, l,
+                     (long long)y.total_zeros, (long long)times, (long long)x.total_zeros);
+        cr_assert_eq(y.samples, times * x.samples, "%s, layer %d: %lld samples", what, l, (long long)y.samples);
+        cr_assert_eq(y.runs, x.runs, "%s, layer %d: %lld runs, want %lld", what, l, (long long)y.runs,
+                     (long long)x.runs);
+        cr_assert(y.min_sparsity == x.min_sparsity && y.max_sparsity == x.max_sparsity, "%s, layer %d", what, l);
+        int64_t cx[64] = {0}, cy[64] = {0};
+        cr_assert_eq(rectify_session_channel_zeros(a, l, cx, 64), RECTIFY_OK);
+        cr_assert_eq(rectify_session_channel_zeros(b, l, cy, 64), RECTIFY_OK);
+        for (int c = 0; c < 64; c++)
+            cr_assert_eq(cy[c], times * cx[c], "%s, layer %d, channel %d", what, l, c);
+    }
+}
+
+Test(zeros, every_way_of_recording_a_run_records_the_same)
+{
+    rng r = {41};
+    float *cw = small_ints(&r, 4 * 3 * 9, -1, 1), *cb = small_ints(&r, 4, -1, 1);
+    float *dw = small_ints(&r, 16 * 64, -1, 1), *db = small_ints(&r, 16, -2, 2);
+    ttensor t[4] = {{"c.weight", 4, {4, 3, 3, 3}, cw}, {"c.bias", 1, {4}, cb},
+                    {"d.weight", 2, {16, 64}, dw}, {"d.bias", 1, {16}, db}};
+    rectify_error err;
+    rectify_model *m = load_json(record_net, t, 4, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    float *in = small_ints(&r, RECORD_IN, -2, 2);
+    float *many = malloc((size_t)RECORD_IN * RECORD_BIG_BATCH * sizeof *many);
+    for (int b = 0; b < RECORD_BIG_BATCH; b++) memcpy(many + b * RECORD_IN, in, RECORD_IN * sizeof *in);
+    rectify_session *plain, *observed, *detached, *big, *stopped;
+    rectify_session_options one = {.threads = 1}, wide = {.threads = 2, .batch = RECORD_BIG_BATCH};
+    cr_assert_eq(rectify_session_create(m, &one, &plain, &err), RECTIFY_OK, "%s", err.message);
+    cr_assert_eq(rectify_session_create(m, &one, &observed, &err), RECTIFY_OK, "%s", err.message);
+    cr_assert_eq(rectify_session_create(m, &one, &detached, &err), RECTIFY_OK, "%s", err.message);
+    cr_assert_eq(rectify_session_create(m, &one, &stopped, &err), RECTIFY_OK, "%s", err.message);
+    cr_assert_eq(rectify_session_create(m, &wide, &big, &err), RECTIFY_OK, "%s", err.message);
+    int seen = 0;
+    rectify_session_set_observer(observed, observe_nothing, &seen);
+    for (int run = 0; run < 2; run++) {
+        rectify_session_set_observer(detached, detach_after_first, detached);
+        cr_assert_eq(rectify_session_run(plain, in, RECORD_IN, &err), RECTIFY_OK, "%s", err.message);
+        cr_assert_eq(rectify_session_run(observed, in, RECORD_IN, &err), RECTIFY_OK, "%s", err.message);
+        cr_assert_eq(rectify_session_run(detached, in, RECORD_IN, &err), RECTIFY_OK, "%s", err.message);
+        cr_assert_eq(rectify_session_run(big, many, (size_t)RECORD_IN * RECORD_BIG_BATCH, &err), RECTIFY_OK, "%s",
+                     err.message);
+    }
+    cr_assert_eq(seen, 2 * RECORD_LAYERS);
+    /* a ReLU after a ReLU: the same zeros, per channel too */
+    rectify_layer_stats r1, r2;
+    rectify_session_layer_stats(plain, 1, &r1), rectify_session_layer_stats(plain, 2, &r2);
+    cr_assert(r1.total_zeros > 0 && r1.total_zeros == r2.total_zeros, "relu %lld, relu after it %lld",
+              (long long)r1.total_zeros, (long long)r2.total_zeros);
+    assert_stats_scale(plain, observed, 1, "an observer");
+    assert_stats_scale(plain, detached, 1, "an observer removing itself");
+    assert_stats_scale(plain, big, RECORD_BIG_BATCH, "a batch past RX_RUN_COUNTS");
+    /* stopped after layer 2: layers 0-2 recorded, the rest not */
+    rectify_session_set_observer(stopped, stop_after_third, NULL);
+    cr_assert_eq(rectify_session_run(stopped, in, RECORD_IN, &err), RECTIFY_ERR_ARGUMENT);
+    cr_assert(strstr(err.message, "stopped the run after layer \"r2\"") != NULL, "%s", err.message);
+    for (int l = 0; l < RECORD_LAYERS; l++) {
+        rectify_layer_stats st, want;
+        rectify_session_layer_stats(stopped, l, &st), rectify_session_layer_stats(plain, l, &want);
+        cr_assert_eq(st.runs, l <= 2 ? 1 : 0, "layer %d: %lld runs", l, (long long)st.runs);
+        if (l <= 2) cr_assert_eq(2 * st.total_zeros, want.total_zeros, "layer %d", l);
+    }
+    rectify_session_destroy(plain), rectify_session_destroy(observed), rectify_session_destroy(detached);
+    rectify_session_destroy(big), rectify_session_destroy(stopped);
+    rectify_model_destroy(m);
+    free(cw), free(cb), free(dw), free(db), free(in), free(many);
+}
+
 Test(zeros, layer_window_reports_conv_and_pool_geometry)
 {
     const char *json =

@@ -367,7 +367,8 @@ RECTIFY_API size_t rectify_session_bytes(const rectify_session *session);
    previous run become invalid. Errors: ARGUMENT (NULL pointers, `count` is
    not batch x input_size, the observer stopped the run), NOMEM (scratch for
    more threads). A run the observer stopped leaves no outputs until the
-   next successful run. */
+   next successful run; its statistics count the layers up to the one the
+   observer stopped it after. */
 RECTIFY_API rectify_status rectify_session_run(rectify_session *session,
                                                const float *input, size_t count,
                                                rectify_error *err);

@@ -3,7 +3,8 @@
    right after each layer's kernel while its output is still in cache, or by
    the kernel itself: a ReLU counts its output and its input (the layer
    before it) as it goes. The counts are added into the totals once the
-   run is over, every layer in one pass. */
+   run is over, every layer in one pass (or, past RX_RUN_COUNTS, as soon
+   as each layer is counted). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ static inline uint64_t rx_ticks_since(uint64_t t0, uint64_t t1)
 /* A run's zero counts for every layer at once while they take at most
    this many (512 KiB): their totals are then updated after the run, all
    layers in one pass, not between the kernels, where they are cold (the
-   CIFAR VGG's statistics cost 1.3-1.5% of a run instead of 2.1-2.4%,
+   CIFAR VGG's statistics cost 1.3-1.7% of a run instead of 2.1-3.0%,
    LeNet-5's 5.0-5.2% instead of 5.7-6.4%). Beyond, two layers' at a time,
    each recorded once counted: a deep dense net at batch 4096 would
    otherwise hold a gigabyte of counts. */

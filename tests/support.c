@@ -72,18 +72,29 @@ rectify_model *load_json(const char *json, const ttensor *t, int n, rectify_erro
     return m;
 }
 
+rectify_model *conv_model(rng *r, int cin, int cout, int h, int w, int groups, ref_window win, int bias, float scale,
+                          float **weight, float **b, char *json, size_t json_size, rectify_error *err)
+{
+    snprintf(json, json_size,
+             "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+             "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":[%d,%d],"
+             "\"stride\":[%d,%d],\"padding\":[%d,%d,%d,%d],\"dilation\":[%d,%d],\"groups\":%d,\"bias\":%s}]}",
+             cin, h, w, cout, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb, win.pr, win.dh, win.dw, groups,
+             bias ? "true" : "false");
+    int64_t wn = (int64_t)cout * (cin / groups) * win.kh * win.kw;
+    *weight = random_floats(r, wn, -scale, scale), *b = random_floats(r, cout, -1, 1);
+    ttensor t[2] = {{"c.weight", 4, {cout, cin / groups, win.kh, win.kw}, *weight}, {"c.bias", 1, {cout}, *b}};
+    return load_json(json, t, bias ? 2 : 1, err);
+}
+
 rectify_model *winograd_conv(rng *r, const char *variant, int cin, int cout, int side, float **weight,
                              float **bias, rectify_error *err)
 {
-    char json[512];
-    snprintf(json, sizeof json,
-             "{\"format\":\"rectify\",\"version\":1,\"name\":\"w\",\"input\":{\"shape\":[%d,%d,%d]},"
-             "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":3,\"padding\":1}]}",
-             cin, side, side, cout);
-    float *w = random_floats(r, (int64_t)cout * cin * 9, -0.1f, 0.1f), *b = random_floats(r, cout, -1, 1);
-    ttensor t[2] = {{"c.weight", 4, {cout, cin, 3, 3}, w}, {"c.bias", 1, {cout}, b}};
+    char json[1024];
+    float *w, *b;
     setenv("RECTIFY_WINOGRAD", variant, 1);
-    rectify_model *m = load_json(json, t, 2, err);
+    rectify_model *m = conv_model(r, cin, cout, side, side, 1, (ref_window){3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 1, 0.1f,
+                                  &w, &b, json, sizeof json, err);
     unsetenv("RECTIFY_WINOGRAD");
     if (weight) *weight = w;
     else free(w);

@@ -29,14 +29,6 @@ unsigned char *st_build(const ttensor *t, int n, size_t *size);
 rectify_model *load_json(const char *json, const ttensor *t, int n, rectify_error *err);
 /* Runs one sample (or a batch) and copies output 0 into out (malloc'd). */
 float *run_model(const rectify_model *m, const float *in, int batch, int threads, int64_t *count);
-/* A model of one 3x3 convolution, padding 1, with bias, on a cin x side x
-   side input, loaded as Winograd F(variant x variant) (RECTIFY_WINOGRAD
-   "2" or "4" around the load), its weights uniform in +-0.1 and its bias in
-   +-1 from r. Returns NULL and fills err on failure. The weights are
-   malloc'd into *weight and *bias (the caller frees them), or freed here
-   when those are NULL. */
-rectify_model *winograd_conv(rng *r, const char *variant, int cin, int cout, int side, float **weight,
-                             float **bias, rectify_error *err);
 
 /* Winograd layers of one block of 4 tiles, each over 16M multiply-adds, the
    size from which threads share a block's work (conv.c, RX_WINO_SHARE), by
@@ -59,5 +51,21 @@ void ref_avgpool(const float *x, int c, int h, int w, ref_window win, int includ
                  int ow);
 void ref_dense(const float *x, int n, const float *weight, const float *bias, int units, double *y);
 void ref_softmax(const float *x, int c, int plane, double *y);
+
+/* A model of one convolution on a cin x h x w input, written as a user
+   would (its JSON into json), weights uniform in +-scale and bias in +-1
+   from r, malloc'd into *weight and *b (the caller frees them; the bias is
+   drawn always, and in the file when `bias`). NULL and err on failure. */
+rectify_model *conv_model(rng *r, int cin, int cout, int h, int w, int groups, ref_window win, int bias, float scale,
+                          float **weight, float **b, char *json, size_t json_size, rectify_error *err);
+
+/* A model of one 3x3 convolution, padding 1, with bias, on a cin x side x
+   side input, loaded as Winograd F(variant x variant) (RECTIFY_WINOGRAD
+   "2" or "4" around the load), its weights uniform in +-0.1 and its bias in
+   +-1 from r. Returns NULL and fills err on failure. The weights are
+   malloc'd into *weight and *bias (the caller frees them), or freed here
+   when those are NULL. */
+rectify_model *winograd_conv(rng *r, const char *variant, int cin, int cout, int side, float **weight,
+                             float **bias, rectify_error *err);
 
 #endif

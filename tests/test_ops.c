@@ -22,23 +22,6 @@ static void random_window(rng *r, ref_window *w, int max_k, int allow_dilation)
     w->pr = symmetric ? w->pl : rng_int(r, 0, 3);
 }
 
-/* A one-layer conv model of random weights (and bias, when `bias`), as the
-   JSON and tensors a user would write; *weight and *b are the caller's. */
-static rectify_model *conv_model(rng *r, int cin, int cout, int h, int w, int groups, ref_window win, int bias,
-                                 float **weight, float **b, char *json, size_t json_size, rectify_error *err)
-{
-    snprintf(json, json_size,
-             "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
-             "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":[%d,%d],"
-             "\"stride\":[%d,%d],\"padding\":[%d,%d,%d,%d],\"dilation\":[%d,%d],\"groups\":%d,\"bias\":%s}]}",
-             cin, h, w, cout, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb, win.pr, win.dh, win.dw, groups,
-             bias ? "true" : "false");
-    int64_t wn = (int64_t)cout * (cin / groups) * win.kh * win.kw;
-    *weight = random_floats(r, wn, -1, 1), *b = random_floats(r, cout, -1, 1);
-    ttensor t[2] = {{"c.weight", 4, {cout, cin / groups, win.kh, win.kw}, *weight}, {"c.bias", 1, {cout}, *b}};
-    return load_json(json, t, bias ? 2 : 1, err);
-}
-
 Test(ops, conv_matches_reference_on_random_shapes)
 {
     rng r = {1};
@@ -64,7 +47,7 @@ Test(ops, conv_matches_reference_on_random_shapes)
         char json[1024];
         float *weight, *b;
         rectify_error err;
-        rectify_model *m = conv_model(&r, cin, cout, h, w, groups, win, bias, &weight, &b, json, sizeof json, &err);
+        rectify_model *m = conv_model(&r, cin, cout, h, w, groups, win, bias, 1.0f, &weight, &b, json, sizeof json, &err);
         if (oh < 1 || ow < 1) {
             cr_assert_null(m, "conv with no output pixels must be rejected: %s", json);
             cr_assert_eq(err.status, RECTIFY_ERR_INVALID);
@@ -108,7 +91,7 @@ static void check_conv_case(rng *r, const conv_case *c, bool large)
     rectify_error err;
     if (c->winograd) setenv("RECTIFY_WINOGRAD", c->winograd, 1);
     rectify_model *m =
-        conv_model(r, c->cin, c->cout, c->h, c->w, c->groups, win, 1, &weight, &b, json, sizeof json, &err);
+        conv_model(r, c->cin, c->cout, c->h, c->w, c->groups, win, 1, 1.0f, &weight, &b, json, sizeof json, &err);
     unsetenv("RECTIFY_WINOGRAD");
     cr_assert_not_null(m, "%s\n%s", err.message, json);
     int64_t in_n = (int64_t)c->cin * c->h * c->w;
@@ -170,7 +153,7 @@ Test(ops, conv_wide_nonfinite_inputs_stay_in_their_windows)
     char json[1024];
     float *weight, *b;
     rectify_error err;
-    rectify_model *m = conv_model(&r, cin, cout, h, w, 1, win, 1, &weight, &b, json, sizeof json, &err);
+    rectify_model *m = conv_model(&r, cin, cout, h, w, 1, win, 1, 1.0f, &weight, &b, json, sizeof json, &err);
     cr_assert_not_null(m, "%s", err.message);
     const int64_t in_n = (int64_t)cin * h * w, out_n = (int64_t)cout * oh * ow;
     float *in = random_floats(&r, in_n, -2, 2);

@@ -68,7 +68,6 @@ struct rectify_session {
     int64_t *run_counts;       /* this run's zeros per layer, sample and channel */
     int64_t *counts_at;        /* layer i's in run_counts */
     bool counts_all;           /* every layer's at once (else two layers' at a time) */
-    int64_t count_stride;      /* one layer's at most: batch x the most channels */
     uint64_t *ticks;           /* this run's per layer, rx_ticks */
     int64_t *channel_arena;    /* the totals per layer and channel, in the same order */
     layer_totals *stats;
@@ -174,9 +173,8 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     }
     s->arena = rx_malloc_aligned(a, (size_t)total * sizeof(float));
     s->buffers = rx_calloc(a, (size_t)m->buffer_count, sizeof *s->buffers);
-    s->count_stride = max_channels * s->batch;
     s->counts_all = channels * s->batch <= RX_RUN_COUNTS;
-    const int64_t counts = s->counts_all ? channels * s->batch : 2 * s->count_stride;
+    const int64_t counts = s->counts_all ? channels * s->batch : 2 * max_channels * s->batch;
     s->run_counts = rx_calloc(a, (size_t)counts + 1, sizeof *s->run_counts);
     s->ticks = rx_calloc(a, (size_t)m->layer_count, sizeof *s->ticks);
     s->counts_at = rx_calloc(a, (size_t)m->layer_count, sizeof *s->counts_at);
@@ -207,7 +205,7 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     channels = 0;
     for (int i = 0; i < m->layer_count; i++) {
         s->stats[i].channel_zeros = s->channel_arena + channels;
-        s->counts_at[i] = channels * s->batch;
+        s->counts_at[i] = s->counts_all ? channels * s->batch : (i & 1) * max_channels * s->batch;
         channels += rx_shape_channels(&m->layers[i].out);
     }
     if (ensure_scratch(s, s->threads, err)) { rectify_session_destroy(s); return RECTIFY_ERR_NOMEM; }
@@ -251,7 +249,7 @@ static void count_zeros(const rectify_session *s, int index, const float *out, i
 /* Layer i's counts in this run: batch x its channels. */
 static inline int64_t *run_counts(const rectify_session *s, int i)
 {
-    return s->run_counts + (s->counts_all ? s->counts_at[i] : (i & 1) * s->count_stride);
+    return s->run_counts + s->counts_at[i];
 }
 
 /* One run of a layer into its totals: counts holds batch x channels zeros. */

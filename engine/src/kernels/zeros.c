@@ -107,6 +107,11 @@ AVX512 static inline void store_flags(int64_t *counts, __mmask16 m)
    (64 of 256: 1.51 / 1.63, 128 of 64: 1.70 / 1.95). */
 #define RX_SHORT_PLANE 512
 
+static inline bool rx_streamed(int64_t plane)
+{
+    return plane >= 16 && plane < RX_SHORT_PLANE && plane % 16;
+}
+
 /* One vector at offset i, its mask bits a_bits and b_bits, into plane p's
    totals sa and sb; where p ends inside the vector (at `end`), the lanes
    before it close p (CLOSE) and the rest start plane p + 1. */
@@ -145,7 +150,7 @@ AVX512 static void count_zeros_avx512(const float *x, int64_t planes, int64_t pl
         for (; p < planes; p++) counts[p] = x[p] == 0.0f;
         return;
     }
-    if (plane >= 16 && plane < RX_SHORT_PLANE && plane % 16) {
+    if (rx_streamed(plane)) {
         count_short_planes(x, planes, plane, counts);
         return;
     }
@@ -213,7 +218,7 @@ AVX512 static void relu_count_avx512(const float *x, float *y, int64_t planes, i
         }
         return;
     }
-    if (plane >= 16 && plane < RX_SHORT_PLANE && plane % 16) {
+    if (rx_streamed(plane)) {
         relu_short_planes(x, y, planes, plane, zeros, in_zeros);
         return;
     }

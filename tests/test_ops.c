@@ -374,6 +374,22 @@ static void dense_case(rng *r, int n, int units, int bias, const char *mode)
                  sparsities[k]);
         check_runs(m, in + (size_t)k * n, n, want + (size_t)k * units, units, what);
     }
+    /* Every output the same, bit for bit, on 1 to 4 threads: the layers big
+       enough to share sum their non-zeros in two parts whatever the thread
+       count. */
+    for (int k = 0; k < count; k++) {
+        int64_t one_n, got_n;
+        float *one = run_model(m, in + (size_t)k * n, 1, 1, &one_n);
+        cr_assert_not_null(one);
+        for (int threads = 2; threads <= 4; threads++) {
+            float *got = run_model(m, in + (size_t)k * n, 1, threads, &got_n);
+            cr_assert(got && got_n == one_n);
+            cr_assert(memcmp(got, one, (size_t)one_n * sizeof *one) == 0,
+                      "%s, sparsity %g: %d threads differ from one", json, sparsities[k], threads);
+            free(got);
+        }
+        free(one);
+    }
     for (int threads = 1; threads <= 2; threads++)
         for (int k = 0; k + 1 < count; k++) { /* two samples of different sparsities */
             int64_t got_n;

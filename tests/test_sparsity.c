@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "support.h"
 
@@ -319,6 +320,46 @@ Test(zeros, statistics_switched_by_an_observer_apply_from_the_next_run)
         }
     }
     rectify_session_destroy(switched_session);
+    rectify_model_destroy(m);
+}
+
+static double wall_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The layers' times of each run add up to about the run's time measured
+   around it: a run reads no clock, but ticks whose length the session
+   measures from its first run on. 60 runs of a convolution, past
+   the 8 ms after which the session reads the clock again, with pauses. */
+Test(zeros, layer_times_add_up_to_each_run)
+{
+    rng r = {41};
+    float *weight, *b;
+    char json[1024];
+    rectify_error err;
+    rectify_model *m = conv_model(&r, 32, 32, 48, 48, 1, (ref_window){3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 1, 0.1f,
+                                  &weight, &b, json, sizeof json, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    rectify_session *s;
+    rectify_session_options o = {.threads = 1};
+    cr_assert_eq(rectify_session_create(m, &o, &s, &err), RECTIFY_OK, "%s", err.message);
+    const size_t n = 32 * 48 * 48;
+    float *in = random_floats(&r, (int64_t)n, -1, 1);
+    for (int run = 0; run < 60; run++) {
+        if (run % 20 == 19) nanosleep(&(struct timespec){0, 3000000}, NULL);
+        const double t0 = wall_seconds();
+        cr_assert_eq(rectify_session_run(s, in, n, &err), RECTIFY_OK, "%s", err.message);
+        const double wall = wall_seconds() - t0;
+        rectify_layer_stats st;
+        cr_assert_eq(rectify_session_layer_stats(s, 0, &st), RECTIFY_OK);
+        cr_assert(st.seconds > 0.25 * wall && st.seconds < 1.02 * wall + 1e-6,
+                  "run %d: the layer took %g s of a run of %g s", run, st.seconds, wall);
+    }
+    free(in), free(weight), free(b);
+    rectify_session_destroy(s);
     rectify_model_destroy(m);
 }
 

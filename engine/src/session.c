@@ -49,10 +49,16 @@ static inline uint64_t rx_ticks_since(uint64_t t0, uint64_t t1)
    each recorded once counted: a deep dense net at batch 4096 would
    otherwise hold a gigabyte of counts. */
 #define RX_RUN_COUNTS (1 << 16)
+/* Each layer's counts and totals start on a cache line (8 counts), and a
+   layer's sizes are kept with its totals: recording LeNet-5's 13 layers
+   (894 counts, most of them its dense layers' units) took 0.32 us, a
+   thousand times in a run 0.16-0.23 us each. */
+#define RX_PAD8(c) (((c) + 7) & ~(int64_t)7)
 
 /* A layer's statistics as a run records them: integers, turned into the
    per-sample sparsities of rectify_layer_stats when they are read. */
 typedef struct layer_totals {
+    int64_t channels, elements; /* of the layer's output, per sample */
     rectify_layer_stats s;  /* all but the per-sample sparsities */
     int64_t min_zeros, max_zeros; /* of one sample */
     double sum_zeros_sq;    /* over samples */
@@ -88,10 +94,10 @@ void rectify_session_destroy(rectify_session *s)
     rx_free_aligned(a, s->arena);
     rx_free(a, s->buffers);
     rx_free_aligned(a, s->scratch);
-    rx_free(a, s->run_counts);
+    rx_free_aligned(a, s->run_counts);
     rx_free(a, s->ticks);
     rx_free(a, s->counts_at);
-    rx_free(a, s->channel_arena);
+    rx_free_aligned(a, s->channel_arena);
     rx_free(a, s->stats);
     rx_free(a, s);
 }
@@ -125,7 +131,7 @@ void rectify_session_reset_stats(rectify_session *s)
     if (!s) return;
     const rectify_model *m = s->model;
     int64_t channels = 0;
-    for (int i = 0; i < m->layer_count; i++) channels += rx_shape_channels(&m->layers[i].out);
+    for (int i = 0; i < m->layer_count; i++) channels += RX_PAD8(rx_shape_channels(&m->layers[i].out));
     memset(s->channel_arena, 0, (size_t)channels * sizeof *s->channel_arena);
     for (int i = 0; i < m->layer_count; i++) {
         memset(&s->stats[i].s, 0, sizeof s->stats[i].s);
@@ -162,7 +168,7 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     }
     for (int i = 0; i < m->layer_count; i++) {
         int64_t c = rx_shape_channels(&m->layers[i].out);
-        channels += c;
+        channels += RX_PAD8(c);
         if (c > max_channels) max_channels = c;
     }
     int64_t scratch, all;
@@ -178,10 +184,12 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     s->buffers = rx_calloc(a, (size_t)m->buffer_count, sizeof *s->buffers);
     s->counts_all = channels * s->batch <= RX_RUN_COUNTS;
     const int64_t counts = s->counts_all ? channels * s->batch : 2 * max_channels * s->batch;
-    s->run_counts = rx_calloc(a, (size_t)counts + 1, sizeof *s->run_counts);
+    s->run_counts = rx_malloc_aligned(a, ((size_t)counts + 1) * sizeof *s->run_counts);
+    if (s->run_counts) memset(s->run_counts, 0, ((size_t)counts + 1) * sizeof *s->run_counts);
     s->ticks = rx_calloc(a, (size_t)m->layer_count, sizeof *s->ticks);
     s->counts_at = rx_calloc(a, (size_t)m->layer_count, sizeof *s->counts_at);
-    s->channel_arena = rx_calloc(a, (size_t)channels + 1, sizeof *s->channel_arena);
+    s->channel_arena = rx_malloc_aligned(a, ((size_t)channels + 1) * sizeof *s->channel_arena);
+    if (s->channel_arena) memset(s->channel_arena, 0, ((size_t)channels + 1) * sizeof *s->channel_arena);
     s->stats = rx_calloc(a, (size_t)m->layer_count, sizeof *s->stats);
     if (!s->arena || !s->buffers || !s->run_counts || !s->ticks || !s->counts_at || !s->channel_arena || !s->stats)
         goto nomem;
@@ -200,16 +208,18 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     }
     s->bytes = rx_request_bytes(sizeof *s, false) + rx_request_bytes((size_t)total * sizeof(float), true) +
                rx_request_bytes((size_t)m->buffer_count * sizeof *s->buffers, false) +
-               rx_request_bytes(((size_t)counts + 1) * sizeof *s->run_counts, false) +
+               rx_request_bytes(((size_t)counts + 1) * sizeof *s->run_counts, true) +
                rx_request_bytes((size_t)m->layer_count * sizeof *s->ticks, false) +
                rx_request_bytes((size_t)m->layer_count * sizeof *s->counts_at, false) +
-               rx_request_bytes(((size_t)channels + 1) * sizeof *s->channel_arena, false) +
+               rx_request_bytes(((size_t)channels + 1) * sizeof *s->channel_arena, true) +
                rx_request_bytes((size_t)m->layer_count * sizeof *s->stats, false);
     channels = 0;
     for (int i = 0; i < m->layer_count; i++) {
         s->stats[i].channel_zeros = s->channel_arena + channels;
+        s->stats[i].channels = rx_shape_channels(&m->layers[i].out);
+        s->stats[i].elements = rx_shape_elements(&m->layers[i].out);
         s->counts_at[i] = s->counts_all ? channels * s->batch : (i & 1) * max_channels * s->batch;
-        channels += rx_shape_channels(&m->layers[i].out);
+        channels += RX_PAD8(rx_shape_channels(&m->layers[i].out));
     }
     if (ensure_scratch(s, s->threads, err)) { rectify_session_destroy(s); return RECTIFY_ERR_NOMEM; }
     rectify_session_reset_stats(s);
@@ -258,9 +268,8 @@ static inline int64_t *run_counts(const rectify_session *s, int i)
 /* One run of a layer into its totals: counts holds batch x channels zeros. */
 static void record(rectify_session *s, int index, const int64_t *counts)
 {
-    const rx_layer *l = &s->model->layers[index];
     layer_totals *t = &s->stats[index];
-    const int64_t channels = rx_shape_channels(&l->out), per_sample = rx_shape_elements(&l->out);
+    const int64_t channels = t->channels, per_sample = t->elements;
     int64_t zeros = 0;
     for (int64_t b = 0; b < s->batch; b++) {
         const int64_t z = rx_add_counts(counts + b * channels, channels, t->channel_zeros);

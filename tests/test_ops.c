@@ -234,6 +234,47 @@ static void pool_case(rng *r, bool max)
 Test(ops, maxpool_matches_reference_on_random_shapes) { rng r = {2}; pool_case(&r, true); }
 Test(ops, avgpool_matches_reference_on_random_shapes) { rng r = {3}; pool_case(&r, false); }
 
+/* The same for the 2x2 windows of stride 2 (VGG's, LeNet-5's), which have a
+   path of their own: a NaN at each of a window's four places, in windows
+   across a row wider than a vector, and an odd row and column left out. */
+Test(ops, maxpool_2x2_propagates_nan)
+{
+    const char *json = "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[2,9,75]},"
+                       "\"layers\":[{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":2}]}";
+    rectify_error err;
+    rectify_model *m = load_json(json, NULL, 0, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    rng r = {9};
+    float *in = random_floats(&r, 2 * 9 * 75, -2, 2);
+    for (int i = 0; i < 40; i++) { /* a NaN at place `place` of window (oy, ox) of plane i % 2 */
+        int oy = i / 2 % 4, ox = i * 7 % 37, place = i / 8 % 4;
+        in[(i % 2) * 9 * 75 + (2 * oy + place / 2) * 75 + 2 * ox + place % 2] = NAN;
+    }
+    int64_t count = 0;
+    for (int threads = 1; threads <= 2; threads++) {
+        float *got = run_model(m, in, 1, threads, &count);
+        cr_assert_not_null(got);
+        cr_assert_eq(count, 2 * 4 * 37);
+        for (int c = 0; c < 2; c++)
+            for (int oy = 0; oy < 4; oy++)
+                for (int ox = 0; ox < 37; ox++) {
+                    bool has_nan = false;
+                    float best = -INFINITY;
+                    for (int k = 0; k < 4; k++) {
+                        float v = in[c * 9 * 75 + (2 * oy + k / 2) * 75 + 2 * ox + k % 2];
+                        if (isnan(v)) has_nan = true;
+                        else if (v > best) best = v;
+                    }
+                    float g = got[(c * 4 + oy) * 37 + ox];
+                    if (has_nan) cr_assert(isnan(g), "plane %d output (%d, %d) is %g, want NaN", c, oy, ox, g);
+                    else cr_assert_eq(g, best, "plane %d output (%d, %d) is %g, want %g", c, oy, ox, g, best);
+                }
+        free(got);
+    }
+    free(in);
+    rectify_model_destroy(m);
+}
+
 /* NaN wins a max window, as in PyTorch, in the interior of a row (the
    vectorised path) and at its edges. */
 Test(ops, maxpool_propagates_nan)

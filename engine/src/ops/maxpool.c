@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "op.h"
+#include "../kernels/kernels.h"
 
 static const char *const fields[] = {"kernel", "stride", "padding", "dilation", "ceil_mode", NULL};
 
@@ -62,6 +63,24 @@ static float edge(const float *x, const rx_window *w, int64_t y0, int64_t ki0, i
     return best;
 }
 
+/* The larger of a and b, NaN if either is (PyTorch's max pooling). */
+static inline float max_nan(float a, float b) { return a > b || a != a ? a : b; }
+
+/* 2x2 windows of stride 2 of one plane (rows of wd floats) into oh x ow,
+   vectorised for each instruction set (a plain loop before, which lost a
+   NaN standing first in a pair: 224x224x64 -> 112x112, one thread / two,
+   0.77-0.83 -> 0.62-0.73 ms, 0.38-0.41 -> 0.23-0.32). */
+RX_MULTIVERSION
+static void pool2x2(const float *x, int64_t wd, int64_t oh, int64_t ow, float *y)
+{
+    for (int64_t oy = 0; oy < oh; oy++) {
+        const float *r0 = x + 2 * oy * wd, *r1 = r0 + wd;
+        float *yr = y + oy * ow;
+        for (int64_t ox = 0; ox < ow; ox++)
+            yr[ox] = max_nan(max_nan(r0[2 * ox], r0[2 * ox + 1]), max_nan(r1[2 * ox], r1[2 * ox + 1]));
+    }
+}
+
 static void run(const rx_exec *e)
 {
     const rx_window *w = &e->layer->p.win;
@@ -80,14 +99,7 @@ static void run(const rx_exec *e)
         const float *x = e->in[0] + pl * h * wd;
         float *y = e->out + pl * oh * ow;
         if (two_by_two) { /* the common case, without bounds checks */
-            for (int64_t oy = 0; oy < oh; oy++) {
-                const float *r0 = x + 2 * oy * wd, *r1 = r0 + wd;
-                for (int64_t ox = 0; ox < ow; ox++) {
-                    float a = r0[2 * ox] > r0[2 * ox + 1] ? r0[2 * ox] : r0[2 * ox + 1];
-                    float b = r1[2 * ox] > r1[2 * ox + 1] ? r1[2 * ox] : r1[2 * ox + 1];
-                    y[oy * ow + ox] = a > b ? a : b;
-                }
-            }
+            pool2x2(x, wd, oh, ow, y);
             continue;
         }
         for (int64_t oy = 0; oy < oh; oy++) {

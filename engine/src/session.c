@@ -49,10 +49,12 @@ static inline uint64_t rx_ticks_since(uint64_t t0, uint64_t t1)
    each recorded once counted: a deep dense net at batch 4096 would
    otherwise hold a gigabyte of counts. */
 #define RX_RUN_COUNTS (1 << 16)
-/* Each layer's counts and totals start on a cache line (8 counts), and a
-   layer's sizes are kept with its totals: recording LeNet-5's 13 layers
-   (894 counts, most of them its dense layers' units) took 0.32 us, a
-   thousand times in a run 0.16-0.23 us each. */
+/* Each layer's totals and counts start on a cache line (8 counts; so do
+   the second layer's counts when two are kept at a time), and a layer's
+   sizes are kept with its totals: recording LeNet-5's 13 layers (894
+   counts, most of them its dense layers' units) took 0.32 us, a thousand
+   times in a run 0.16-0.23 us each. The padding counts towards
+   RX_RUN_COUNTS. */
 #define RX_PAD8(c) (((c) + 7) & ~(int64_t)7)
 
 /* A layer's statistics as a run records them: integers, turned into the
@@ -183,7 +185,7 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
     s->arena = rx_malloc_aligned(a, (size_t)total * sizeof(float));
     s->buffers = rx_calloc(a, (size_t)m->buffer_count, sizeof *s->buffers);
     s->counts_all = channels * s->batch <= RX_RUN_COUNTS;
-    const int64_t counts = s->counts_all ? channels * s->batch : 2 * max_channels * s->batch;
+    const int64_t counts = s->counts_all ? channels * s->batch : 2 * RX_PAD8(max_channels * s->batch);
     s->run_counts = rx_malloc_aligned(a, ((size_t)counts + 1) * sizeof *s->run_counts);
     if (s->run_counts) memset(s->run_counts, 0, ((size_t)counts + 1) * sizeof *s->run_counts);
     s->ticks = rx_calloc(a, (size_t)m->layer_count, sizeof *s->ticks);
@@ -218,7 +220,7 @@ rectify_status rectify_session_create(const rectify_model *m, const rectify_sess
         s->stats[i].channel_zeros = s->channel_arena + channels;
         s->stats[i].channels = rx_shape_channels(&m->layers[i].out);
         s->stats[i].elements = rx_shape_elements(&m->layers[i].out);
-        s->counts_at[i] = s->counts_all ? channels * s->batch : (i & 1) * max_channels * s->batch;
+        s->counts_at[i] = s->counts_all ? channels * s->batch : (i & 1) * RX_PAD8(max_channels * s->batch);
         channels += RX_PAD8(rx_shape_channels(&m->layers[i].out));
     }
     if (ensure_scratch(s, s->threads, err)) { rectify_session_destroy(s); return RECTIFY_ERR_NOMEM; }

@@ -26,9 +26,10 @@
    RECTIFY_SPARSE=off (read at load) reads every row, zeros included (to
    measure what skipping gains); unset or "on", zeros are skipped.
 
-   Measured with bench/bench_rectify (He weights from `rectify init --seed
-   1`, uniform input; medians, this 2-core Zen 5, before -> after, ms, one
-   thread then two): VGG-16 fc6 25088->4096 at its 39% input zeros 14.1 ->
+   Measured when the kernel replaced a row-major GEMV, before the halves
+   (outputs split between threads), with bench/bench_rectify (He weights
+   from `rectify init --seed 1`, uniform input; medians, this 2-core Zen 5,
+   before -> after, ms, one thread then two): VGG-16 fc6 25088->4096 at its 39% input zeros 14.1 ->
    8.5, 8.1 -> 4.6; fc7 (51%) 2.59 -> 1.30, 1.49 -> 0.74; fc8 (49%) 0.61 ->
    0.35, 0.34 -> 0.29. AlexNet classifier.1/.4/.6 (31/50/51% zeros) 5.5/2.5/
    0.63 -> 3.7/1.4/0.34, 2.9/1.4/0.34 -> 1.9/0.73/0.25. Reading every row
@@ -168,9 +169,11 @@ static void run(const rx_exec *e)
     /* A shared layer's non-zeros in two parts, each summed over all outputs
        on its own (the second into `part`) and then added: on two threads
        each streams whole rows of the weights, and every output sums the
-       same values in the same order on one thread as on four. Three threads
-       or more also split the outputs, in ranges of a multiple of 16. */
-    const int parts = shared ? 2 : 1, ranges = threads / parts > 1 ? threads / parts : 1;
+       same values in the same order on one thread as on four. More threads
+       also split the outputs, in ranges of a multiple of 16: threads / 2
+       ranges when the threads are even, else as many as threads (each thread
+       then takes two tasks, the static schedule's even shares). */
+    const int parts = shared ? 2 : 1, ranges = threads % parts == 0 ? threads / parts : threads;
     const int64_t per = ((units + ranges - 1) / ranges + 15) & ~(int64_t)15;
     int32_t *idx = (int32_t *)e->scratch;
     float *val = e->scratch + n, *part = e->scratch + 2 * n;

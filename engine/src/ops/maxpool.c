@@ -63,8 +63,10 @@ static float edge(const float *x, const rx_window *w, int64_t y0, int64_t ki0, i
     return best;
 }
 
-/* The larger of a and b, NaN if either is (PyTorch's max pooling). */
-static inline float max_nan(float a, float b) { return a > b || a != a ? a : b; }
+/* The larger of a and b, NaN if either is, a on a tie (+0 before -0):
+   PyTorch's max pooling, which scans a window in order and takes a value
+   only when it is greater or NaN. */
+static inline float max_nan(float a, float b) { return b > a || b != b ? b : a; }
 
 /* 2x2 windows of stride 2 of one plane (rows of wd floats) into oh x ow,
    vectorised for each instruction set (a plain loop before, which lost a

@@ -234,12 +234,44 @@ static void pool_case(rng *r, bool max)
 Test(ops, maxpool_matches_reference_on_random_shapes) { rng r = {2}; pool_case(&r, true); }
 Test(ops, avgpool_matches_reference_on_random_shapes) { rng r = {3}; pool_case(&r, false); }
 
-/* The same for the 2x2 windows of stride 2 (VGG's, LeNet-5's), which have a
-   path of their own: a NaN at each of a window's four places, in windows
-   across a row wider than a vector, NaN in the odd row and column left out
-   (which no output may show), and +0 and -0 in windows together, where
-   PyTorch keeps the first in window order (its scan takes a value only
-   when it is greater or NaN): outputs compared bit for bit. */
+/* Runs a maxpool model (square windows of k, stride, padding pad) on 1 and 2
+   threads and holds every output to PyTorch's scan of its window in order,
+   which takes a value only when it is greater or NaN: NaN wins, and of +0
+   and -0 the first stays. Outputs compared bit for bit. */
+static void check_max_windows(const rectify_model *m, const float *in, int planes, int h, int w, int k, int stride,
+                              int pad, int oh, int ow)
+{
+    for (int threads = 1; threads <= 2; threads++) {
+        int64_t count = 0;
+        float *got = run_model(m, in, 1, threads, &count);
+        cr_assert_not_null(got);
+        cr_assert_eq(count, (int64_t)planes * oh * ow);
+        for (int c = 0; c < planes; c++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    float want = -INFINITY;
+                    for (int y = oy * stride - pad; y < oy * stride - pad + k; y++)
+                        for (int x = ox * stride - pad; x < ox * stride - pad + k; x++)
+                            if (y >= 0 && y < h && x >= 0 && x < w) {
+                                float v = in[(c * h + y) * w + x];
+                                if (v > want || isnan(v)) want = v;
+                            }
+                    float g = got[(c * oh + oy) * ow + ox];
+                    if (isnan(want))
+                        cr_assert(isnan(g), "%d threads, plane %d output (%d, %d) is %g, want NaN", threads, c, oy,
+                                  ox, g);
+                    else
+                        cr_assert(memcmp(&g, &want, sizeof g) == 0, "%d threads, plane %d output (%d, %d) is %g, "
+                                  "want %g", threads, c, oy, ox, g, want);
+                }
+        free(got);
+    }
+}
+
+/* The 2x2 windows of stride 2 (VGG's, LeNet-5's), which have a path of
+   their own: a NaN at each of a window's four places, in windows across a
+   row wider than a vector, NaN in the odd row and column left out (which no
+   output may show), and +0 and -0 in windows together. */
 Test(ops, maxpool_2x2_propagates_nan)
 {
     const char *json = "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[2,9,75]},"
@@ -260,32 +292,13 @@ Test(ops, maxpool_2x2_propagates_nan)
         in[c * 9 * 75 + 8 * 75 + 10] = NAN;
         in[c * 9 * 75 + 3 * 75 + 74] = NAN;
     }
-    int64_t count = 0;
-    for (int threads = 1; threads <= 2; threads++) {
-        float *got = run_model(m, in, 1, threads, &count);
-        cr_assert_not_null(got);
-        cr_assert_eq(count, 2 * 4 * 37);
-        for (int c = 0; c < 2; c++)
-            for (int oy = 0; oy < 4; oy++)
-                for (int ox = 0; ox < 37; ox++) {
-                    float want = -INFINITY;
-                    for (int k = 0; k < 4; k++) {
-                        float v = in[c * 9 * 75 + (2 * oy + k / 2) * 75 + 2 * ox + k % 2];
-                        if (v > want || isnan(v)) want = v;
-                    }
-                    float g = got[(c * 4 + oy) * 37 + ox];
-                    if (isnan(want)) cr_assert(isnan(g), "plane %d output (%d, %d) is %g, want NaN", c, oy, ox, g);
-                    else cr_assert(memcmp(&g, &want, sizeof g) == 0, "plane %d output (%d, %d) is %g, want %g", c, oy,
-                                   ox, g, want);
-                }
-        free(got);
-    }
+    check_max_windows(m, in, 2, 9, 75, 2, 2, 0, 4, 37);
     free(in);
     rectify_model_destroy(m);
 }
 
-/* NaN wins a max window, as in PyTorch, in the interior of a row (the
-   vectorised path) and at its edges. */
+/* NaN wins a max window in the interior of a row (the vectorised path) and
+   at its edges. */
 Test(ops, maxpool_propagates_nan)
 {
     const char *json = "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[1,9,40]},"
@@ -297,28 +310,7 @@ Test(ops, maxpool_propagates_nan)
     float *in = random_floats(&r, 9 * 40, -2, 2);
     const int nan_at[][2] = {{4, 20}, {0, 0}, {8, 39}}; /* interior, top-left, bottom-right */
     for (int i = 0; i < 3; i++) in[nan_at[i][0] * 40 + nan_at[i][1]] = NAN;
-    int64_t count = 0;
-    for (int threads = 1; threads <= 2; threads++) {
-        float *got = run_model(m, in, 1, threads, &count);
-        cr_assert_not_null(got);
-        cr_assert_eq(count, 5 * 20);
-        for (int oy = 0; oy < 5; oy++)
-            for (int ox = 0; ox < 20; ox++) {
-                bool has_nan = false;
-                float best = -INFINITY;
-                for (int y = 2 * oy - 1; y <= 2 * oy + 1; y++)
-                    for (int x = 2 * ox - 1; x <= 2 * ox + 1; x++)
-                        if (y >= 0 && y < 9 && x >= 0 && x < 40) {
-                            float v = in[y * 40 + x];
-                            if (isnan(v)) has_nan = true;
-                            else if (v > best) best = v;
-                        }
-                float g = got[oy * 20 + ox];
-                if (has_nan) cr_assert(isnan(g), "output (%d, %d) is %g, want NaN", oy, ox, g);
-                else cr_assert_eq(g, best, "output (%d, %d) is %g, want %g", oy, ox, g, best);
-            }
-        free(got);
-    }
+    check_max_windows(m, in, 1, 9, 40, 3, 2, 1, 5, 20);
     free(in);
     rectify_model_destroy(m);
 }

@@ -27,19 +27,19 @@
    measure what skipping gains); unset or "on", zeros are skipped.
 
    Measured when the kernel replaced a row-major GEMV, before the halves
-   (outputs split between threads), with bench/bench_rectify (He weights
-   from `rectify init --seed 1`, uniform input; medians, this 2-core Zen 5,
-   before -> after, ms, one thread then two): VGG-16 fc6 25088->4096 at its 39% input zeros 14.1 ->
-   8.5, 8.1 -> 4.6; fc7 (51%) 2.59 -> 1.30, 1.49 -> 0.74; fc8 (49%) 0.61 ->
-   0.35, 0.34 -> 0.29. AlexNet classifier.1/.4/.6 (31/50/51% zeros) 5.5/2.5/
-   0.63 -> 3.7/1.4/0.34, 2.9/1.4/0.34 -> 1.9/0.73/0.25. Reading every row
-   (RECTIFY_SPARSE=off: the cost of an input without zeros) fc6 takes 14.5
-   -> 14.2 and 7.6 -> 7.1: 29 GB/s on one thread (97% of bench/peak's read
-   bandwidth) and 58 GB/s on two; only the 4096->1000 layers on two threads
-   are slower than the row GEMV was (0.33 -> 0.42). A VGG-16 run peaks at
-   620 MiB resident, was 636 (weights file: 528 MiB); its load takes 0.2 to
-   0.45 s longer (fresh pages are slow to fault in on this machine).
-   See bench/sparse/README.md. */
+   (outputs split between threads), with bench/bench_rectify (He weights from
+   `rectify init --seed 1`, uniform input; medians, this 2-core Zen 5, before
+   -> after, ms, one thread then two): VGG-16 fc6 25088->4096 at its 39% input
+   zeros 14.1 -> 8.5, 8.1 -> 4.6; fc7 (51%) 2.59 -> 1.30, 1.49 -> 0.74; fc8
+   (49%) 0.61 -> 0.35, 0.34 -> 0.29. AlexNet classifier.1/.4/.6 (31/50/51%
+   zeros) 5.5/2.5/0.63 -> 3.7/1.4/0.34, 2.9/1.4/0.34 -> 1.9/0.73/0.25.
+   Reading every row (RECTIFY_SPARSE=off: the cost of an input without zeros)
+   fc6 takes 14.5 -> 14.2 and 7.6 -> 7.1: 29 GB/s on one thread (97% of
+   bench/peak's read bandwidth) and 58 GB/s on two; only the 4096->1000 layers
+   on two threads are slower than the row GEMV was (0.33 -> 0.42). A VGG-16
+   run peaks at 620 MiB resident, was 636 (weights file: 528 MiB); its load
+   takes 0.2 to 0.45 s longer (fresh pages are slow to fault in on this
+   machine). See bench/sparse/README.md. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>

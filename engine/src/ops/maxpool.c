@@ -47,6 +47,11 @@ static void taps(int64_t origin, int64_t dilation, int64_t k, int64_t size, int6
     *last = hi < k ? hi : k;
 }
 
+/* The larger of a and b, NaN if either is, a on a tie (+0 before -0):
+   PyTorch's max pooling, which scans a window in order and takes a value
+   only when it is greater or NaN. */
+static inline float max_nan(float a, float b) { return b > a || b != b ? b : a; }
+
 /* One output whose window crosses the left or right edge. */
 static float edge(const float *x, const rx_window *w, int64_t y0, int64_t ki0, int64_t ki1, int64_t ox, int64_t wd)
 {
@@ -56,17 +61,11 @@ static float edge(const float *x, const rx_window *w, int64_t y0, int64_t ki0, i
     for (int64_t ki = ki0; ki < ki1; ki++) {
         const float *row = x + (y0 + ki * w->dh) * wd + x0;
         for (int64_t kj = kj0; kj < kj1; kj++) {
-            float v = row[kj * w->dw];
-            if (v > best || isnan(v)) best = v;
+            best = max_nan(best, row[kj * w->dw]);
         }
     }
     return best;
 }
-
-/* The larger of a and b, NaN if either is, a on a tie (+0 before -0):
-   PyTorch's max pooling, which scans a window in order and takes a value
-   only when it is greater or NaN. */
-static inline float max_nan(float a, float b) { return b > a || b != b ? b : a; }
 
 /* 2x2 windows of stride 2 of one plane (rows of wd floats) into oh x ow,
    vectorised for each instruction set (a plain loop before, which lost a
@@ -117,10 +116,7 @@ static void run(const rx_exec *e)
                 for (int64_t kj = 0; kj < w->kw; kj++) {
                     const float *src = row + kj * w->dw;
                     const int64_t s = w->sw;
-                    for (int64_t ox = ox0; ox < ox1; ox++) {
-                        float v = src[ox * s], b = yr[ox];
-                        yr[ox] = v > b || v != v ? v : b;
-                    }
+                    for (int64_t ox = ox0; ox < ox1; ox++) yr[ox] = max_nan(yr[ox], src[ox * s]);
                 }
             }
             for (int64_t ox = ox1 > ox0 ? ox1 : ox0; ox < ow; ox++) yr[ox] = edge(x, w, y0, ki0, ki1, ox, wd);

@@ -757,7 +757,7 @@ BENCH_KEYS = {
     "rss_bytes", "peak_rss_end_bytes", "weights_file_bytes", "weight_bytes", "model_bytes", "session_bytes",
     "activation_bytes_planned", "layers", "layer_sum_ms",
 }
-BENCH_LAYER_KEYS = {"index", "name", "op", "macs", "median_ms", "min_ms", "share", "gflops",
+BENCH_LAYER_KEYS = {"index", "name", "op", "fused_into", "macs", "median_ms", "min_ms", "share", "gflops",
                     "zeros", "elements", "sparsity"}
 DIGIT3 = SAMPLES[3]
 
@@ -806,6 +806,11 @@ def bench_layers_match_summary():
     for i, (mine, theirs) in enumerate(zip(doc["layers"], summary["layers"])):
         expect(mine["index"] == i and (mine["name"], mine["op"], mine["macs"])
                == (theirs["name"], theirs["op"], theirs["macs"]), "layer %d: %r vs %r" % (i, mine, theirs))
+    # LeNet-5's ReLUs after its two convolutions run in them, the others on their own
+    fused = {l["name"]: l["fused_into"] for l in doc["layers"] if l["fused_into"] is not None}
+    expect(fused == {"relu1": "conv1", "relu2": "conv2"} and all(
+        doc["layers"][i]["median_ms"] == 0 for i, l in enumerate(doc["layers"]) if l["fused_into"]),
+        "fused layers %r" % fused)
     expect(sum(l["macs"] for l in doc["layers"]) == summary["macs"] == doc["macs"],
            "MACs: layers sum to %d, total %d, summary %d"
            % (sum(l["macs"] for l in doc["layers"]), doc["macs"], summary["macs"]))

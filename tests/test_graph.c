@@ -84,6 +84,8 @@ Test(graph, relu_writes_into_its_inputs_buffer)
     rectify_model_layer(m, relu, &b);
     cr_assert(b.in_place);
     cr_assert_eq(a.buffer, b.buffer);
+    cr_assert_eq(b.fused_into, conv, "a ReLU in place after a direct convolution runs in it");
+    cr_assert_eq(a.fused_into, -1);
     rectify_session *s;
     rectify_error err;
     cr_assert_eq(rectify_session_create(m, NULL, &s, &err), RECTIFY_OK);
@@ -113,6 +115,7 @@ Test(graph, relu_copies_when_its_input_is_still_needed)
     rectify_layer_info r;
     rectify_model_layer(m, rectify_model_find_layer(m, "r"), &r);
     cr_assert(!r.in_place);
+    cr_assert_eq(r.fused_into, -1, "the branch reads the convolution's output: the ReLU runs on its own");
     float in[4] = {-1, 2, -3, 4};
     int64_t n;
     rectify_session *s;

@@ -467,6 +467,114 @@ Test(zeros, counts_match_plain_counts_on_random_shapes)
     }
 }
 
+/* A ReLU right after a convolution runs in the convolution's kernel
+   (rx_layer.relu_fused), counting the zeros of both layers there; with an
+   observer, which sees the convolution's output before the ReLU, it runs
+   as a layer of its own. Random shapes, both direct and wide paths
+   (RECTIFY_ISA runs this suite on each kernel), Winograd ones (not fused)
+   among them, batches of 1-3 on 1-2 threads, small integers throughout so
+   that every sum is exact and zeros are common: both ways, and with the
+   statistics off, the outputs are max(reference, 0) exactly; the counts
+   per layer and per channel are the reference's; the fused ReLU's time is
+   its convolution's. */
+static int observe_count(void *user, int layer, const rectify_tensor *out)
+{
+    (void)layer, (void)out;
+    ++*(int *)user;
+    return 0;
+}
+
+Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
+{
+    rng r = {53};
+    for (int trial = 0; trial < 40; trial++) {
+        const int wino = trial % 8 == 7; /* a 3x3 stride-1 layer of 16+ channels */
+        const int groups = wino ? 1 : rng_int(&r, 1, 3);
+        const int cin = wino ? rng_int(&r, 16, 24) : groups * rng_int(&r, 1, 8);
+        const int cout = wino ? rng_int(&r, 16, 40) : groups * rng_int(&r, 1, 14);
+        const int k = wino ? 3 : rng_int(&r, 1, 5), s = wino ? 1 : rng_int(&r, 1, 2), pad = wino ? 1 : rng_int(&r, 0, 2);
+        const int h = rng_int(&r, k, 36), w = rng_int(&r, k, 36);
+        const int batch = rng_int(&r, 1, 3), threads = 1 + trial % 2;
+        const ref_window win = {k, k, s, s, pad, pad, pad, pad, 1, 1};
+        const int oh = ref_out_size(h, k, s, pad, pad, 1, 0), ow = ref_out_size(w, k, s, pad, pad, 1, 0);
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+                 "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":%d,\"stride\":%d,"
+                 "\"padding\":%d,\"groups\":%d},{\"name\":\"r\",\"op\":\"relu\"}]}",
+                 cin, h, w, cout, k, s, pad, groups);
+        const int64_t wn = (int64_t)cout * (cin / groups) * k * k, in_n = (int64_t)cin * h * w;
+        const int64_t plane = (int64_t)oh * ow, out_n = cout * plane;
+        /* Winograd's transforms are not exact on integers: F(2x2) keeps
+           them exact when the weights are zero but for the centre tap. */
+        float *cw = small_ints(&r, wn, -1, 1), *cb = small_ints(&r, cout, -1, 0);
+        if (wino)
+            for (int64_t i = 0; i < wn; i++) cw[i] = i % 9 == 4 ? cw[i] : 0.0f;
+        ttensor t[2] = {{"c.weight", 4, {cout, cin / groups, k, k}, cw}, {"c.bias", 1, {cout}, cb}};
+        rectify_error err;
+        if (wino) setenv("RECTIFY_WINOGRAD", "2", 1);
+        rectify_model *m = load_json(json, t, 2, &err);
+        unsetenv("RECTIFY_WINOGRAD");
+        cr_assert_not_null(m, "%s", err.message);
+        float *in = small_ints(&r, in_n * batch, -2, 2);
+        int64_t *want[2] = {calloc((size_t)cout, sizeof(int64_t)), calloc((size_t)cout, sizeof(int64_t))};
+        float *want_out = malloc((size_t)(out_n * batch) * sizeof *want_out);
+        double *y = malloc((size_t)out_n * sizeof *y);
+        for (int b = 0; b < batch; b++) {
+            ref_conv(in + b * in_n, cin, h, w, cw, cb, cout, groups, win, y, oh, ow);
+            for (int64_t i = 0; i < out_n; i++) {
+                want[0][i / plane] += y[i] == 0, want[1][i / plane] += !(y[i] > 0);
+                want_out[b * out_n + i] = y[i] > 0 ? (float)y[i] : 0.0f;
+            }
+        }
+        rectify_layer_info info;
+        cr_assert_eq(rectify_model_layer(m, 1, &info), RECTIFY_OK);
+        cr_assert_eq(info.fused_into, wino ? -1 : 0, "trial %d: fused into %d", trial, info.fused_into);
+        for (int mode = 0; mode < 3; mode++) { /* fused, observed, statistics off */
+            const int observe = mode == 1;
+            rectify_session *ses;
+            rectify_session_options options = {.threads = threads, .batch = batch};
+            cr_assert_eq(rectify_session_create(m, &options, &ses, &err), RECTIFY_OK, "%s", err.message);
+            int observed = 0;
+            if (observe) rectify_session_set_observer(ses, observe_count, &observed);
+            if (mode == 2) rectify_session_set_statistics(ses, 0);
+            cr_assert_eq(rectify_session_run(ses, in, (size_t)(in_n * batch), &err), RECTIFY_OK, "%s", err.message);
+            rectify_tensor out;
+            cr_assert_eq(rectify_session_output(ses, 0, &out), RECTIFY_OK);
+            cr_assert_eq(out.elements, out_n * batch);
+            for (int64_t i = 0; i < out_n * batch; i++)
+                cr_assert(memcmp(&out.data[i], &want_out[i], sizeof(float)) == 0,
+                          "trial %d (%dx%dx%d -> %d, kernel %d stride %d pad %d groups %d, batch %d, %d threads%s): "
+                          "output %lld is %g, reference %g", trial, cin, h, w, cout, k, s, pad, groups, batch, threads,
+                          (const char *[]){"", ", observed", ", statistics off"}[mode], (long long)i, out.data[i],
+                          want_out[i]);
+            for (int l = 0; l < 2 && mode < 2; l++) {
+                int64_t got[64], total = 0;
+                cr_assert_eq(rectify_session_channel_zeros(ses, l, got, 64), RECTIFY_OK);
+                for (int c = 0; c < cout; c++) {
+                    cr_assert_eq(got[c], want[l][c], "trial %d (%dx%dx%d -> %d, kernel %d stride %d pad %d groups %d, "
+                                 "batch %d, %d threads%s) layer %d channel %d: %lld zeros, reference %lld", trial, cin, h,
+                                 w, cout, k, s, pad, groups, batch, threads, observe ? ", observed" : "", l, c,
+                                 (long long)got[c], (long long)want[l][c]);
+                    total += want[l][c];
+                }
+                rectify_layer_stats st;
+                cr_assert_eq(rectify_session_layer_stats(ses, l, &st), RECTIFY_OK);
+                cr_assert_eq(st.zeros, total);
+                cr_assert_eq(st.elements, out_n * batch);
+                cr_assert_eq(st.samples, batch);
+                if (l == 1)
+                    cr_assert(observe || wino ? st.seconds > 0.0 : st.seconds == 0.0,
+                              "trial %d: the ReLU took %g s%s", trial, st.seconds, observe ? ", observed" : "");
+            }
+            cr_assert_eq(observed, observe ? 2 : 0);
+            rectify_session_destroy(ses);
+        }
+        rectify_model_destroy(m);
+        free(cw), free(cb), free(in), free(want[0]), free(want[1]), free(want_out), free(y);
+    }
+}
+
 /* The session records a run's counts in three ways (session.c): all
    layers after the run; each layer once counted, two layers' counts at a
    time, when all of them would pass RX_RUN_COUNTS (here batch 600 of 112

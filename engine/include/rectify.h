@@ -231,6 +231,13 @@ typedef struct rectify_layer_info {
     int buffer;             /* index of the activation buffer it writes */
     int input_count;
     int inputs[RECTIFY_MAX_INPUTS]; /* layer indices; -1 is the model input */
+    int fused_into;         /* -1, or the layer whose kernel runs this one too
+                               (a ReLU right after a direct convolution, run on
+                               its outputs while they are in cache, its zeros
+                               counted there): its time is that layer's, and it
+                               reports 0 seconds. Not while an observer is set
+                               (it sees the convolution's output before the
+                               ReLU), nor with RECTIFY_FUSE=0 at load. */
 } rectify_layer_info;
 
 /* Number of layers; layer i's facts (status ARGUMENT when i is out of range).
@@ -413,7 +420,9 @@ typedef struct rectify_layer_stats {
     /* the last run (all samples of its batch) */
     int64_t elements;
     int64_t zeros;
-    double seconds;          /* the layer's run and the counting of its zeros */
+    double seconds;          /* the layer's run and the counting of its zeros
+                                (0 for a layer run inside another: see
+                                rectify_layer_info.fused_into) */
     /* accumulated over runs since the last reset */
     int64_t total_elements;
     int64_t total_zeros;

@@ -56,6 +56,8 @@ typedef struct rx_layer {
     int tensor_first, tensor_count; /* its weight tensors in model->tensors */
     int buffer;                     /* activation buffer it writes */
     bool in_place;                  /* that buffer is its first input's */
+    bool relu_fused;                /* the next layer is a ReLU, in place on this one's output, that this
+                                       one's kernel applies (plan.c) */
     float *packed;                  /* weights repacked by op->prepare, or in a packed file */
     void *packed_block;             /* the allocation holding them (NULL: in the packed file) */
     float sparse_from;              /* dense: input sparsity from which zeros are skipped (> 1: never) */
@@ -212,6 +214,9 @@ rectify_status rx_bind_packed(rectify_model *m, const char *file, rectify_error 
 
 /* plan.c */
 rectify_status rx_plan(rectify_model *m, rectify_error *err);
+/* Marks the layers that run the ReLU after them (rx_layer.relu_fused),
+   once their kernels are chosen (after prepare or a packed file). */
+void rx_plan_fusion(rectify_model *m);
 
 /* image.c needs nothing shared. */
 

@@ -487,7 +487,9 @@ static rectify_status bind_weights(rectify_model *m, const char *label, const re
         st = rx_bind_weights(m, label, err);
         if (!st && !options->allow_nonfinite) st = rx_check_finite(m, label, err);
     }
-    return st ? st : prepare_layers(m, err);
+    if (!st) st = prepare_layers(m, err);
+    if (!st) rx_plan_fusion(m);
+    return st;
 }
 
 /* One sample on one thread must fit RECTIFY_MAX_ACTIVATION_BYTES: a model
@@ -678,6 +680,7 @@ rectify_status rectify_model_layer(const rectify_model *m, int i, rectify_layer_
     info->buffer = l->buffer;
     info->input_count = l->input_count;
     for (int e = 0; e < l->input_count; e++) info->inputs[e] = l->inputs[e];
+    info->fused_into = i > 0 && m->layers[i - 1].relu_fused ? i - 1 : -1;
     return RECTIFY_OK;
 }
 

@@ -76,3 +76,21 @@ rectify_status rx_plan(rectify_model *m, rectify_error *err)
     free(last_use);
     return RECTIFY_OK;
 }
+
+void rx_plan_fusion(rectify_model *m)
+{
+    /* A ReLU right after a layer that can apply it (op->fuses_relu), in
+       place on that layer's output (so nothing else reads the output before
+       the ReLU), is fused into the layer: its kernel writes max(y, 0) while
+       y is in registers or cache, and the ReLU's own pass over the tensor is
+       saved. RECTIFY_FUSE=0 (read at load) keeps every ReLU a pass of its
+       own. */
+    const char *env = getenv("RECTIFY_FUSE");
+    const bool off = env && strcmp(env, "0") == 0;
+    for (int i = 0; i + 1 < m->layer_count; i++) {
+        rx_layer *l = &m->layers[i];
+        const rx_layer *next = &m->layers[i + 1];
+        l->relu_fused = !off && l->op->fuses_relu && l->op->fuses_relu(l) && next->op == &rx_op_relu &&
+                        next->inputs[0] == i && next->in_place;
+    }
+}

@@ -364,30 +364,44 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
     for (int i = 0; i < m->layer_count; i++) {
         const rx_layer *l = &m->layers[i];
         int64_t *counts = run_counts(s, i);
+        /* A ReLU fused into this layer runs in its kernel; not with an
+           observer, which must see the layer's output before the ReLU. */
+        const bool fused = l->relu_fused && !each;
         rx_exec e = {.model = m, .layer = l, .out = s->buffers[l->buffer], .batch = s->batch,
                      .threads = s->threads, .scratch = s->scratch,
-                     .zeros = l->op->counts_zeros && stats ? counts : NULL,
-                     .in_zeros = held >= 0 ? run_counts(s, held) : NULL};
+                     .zeros = (l->op->counts_zeros || fused) && stats ? counts : NULL,
+                     .in_zeros = held >= 0 ? run_counts(s, held) : NULL,
+                     .relu = fused, .relu_zeros = fused && stats ? run_counts(s, i + 1) : NULL};
+        if (e.relu_zeros) { /* the kernel adds into them */
+            const size_t bytes = (size_t)(s->batch * s->stats[i].channels) * sizeof *counts;
+            memset(e.zeros, 0, bytes);
+            memset(e.relu_zeros, 0, bytes);
+        }
         for (int k = 0; k < l->input_count; k++) {
             int in = l->inputs[k];
             e.in[k] = s->buffers[in < 0 ? m->input_buffer : m->layers[in].buffer];
             e.in_shape[k] = in < 0 ? &m->input : &m->layers[in].out;
         }
         l->op->run(&e);
-        if (!stats) goto observe;
+        if (!stats) {
+            i += fused; /* the ReLU ran in this layer */
+            goto observe;
+        }
         const int counted = held; /* the layer this one counted as it read it */
         held = -1;
-        if (!l->op->counts_zeros) {
+        if (!l->op->counts_zeros && !fused) {
             if (counted_by_next(s, i, each)) held = i;
             else count_zeros(s, i, e.out, counts);
         }
         if (!at_end) {
             if (counted >= 0) record(s, counted, run_counts(s, counted));
             if (held != i) record(s, i, counts);
+            if (fused) record(s, i + 1, e.relu_zeros);
         }
         const uint64_t t1 = rx_ticks();
         s->ticks[i] = rx_ticks_since(t0, t1);
         t0 = t1;
+        if (fused) s->ticks[++i] = 0; /* the ReLU's time is the layer's */
     observe:
         if (s->observer) {
             rectify_tensor v;

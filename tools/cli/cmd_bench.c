@@ -556,8 +556,13 @@ static void add_layer_row(table *t, const layer_result *layer, const bench_resul
     table_cell(t, "%s", layer->info.name);
     table_cell(t, "%s", layer->info.op);
     table_cell(t, "%s", layer->info.macs > 0 ? format_scaled(buffer, sizeof buffer, layer->info.macs) : "");
-    table_cell(t, "%s", format_ms(buffer, sizeof buffer, layer->median));
-    table_cell(t, "%.1f%%", r->median > 0 ? 100.0 * layer->median / r->median : 0.0);
+    if (layer->info.fused_into >= 0) { /* its time is in that layer's */
+        table_cell(t, "in %s", r->layers[layer->info.fused_into].info.name);
+        table_cell(t, "%s", "");
+    } else {
+        table_cell(t, "%s", format_ms(buffer, sizeof buffer, layer->median));
+        table_cell(t, "%.1f%%", r->median > 0 ? 100.0 * layer->median / r->median : 0.0);
+    }
     if (layer->info.macs > 0 && layer->median > 0) {
         double rate = gflops(layer->info.macs, batch, layer->median);
         table_cell(t, "%.*f", rate >= 10 ? 1 : rate >= 1 ? 2 : 3, rate);
@@ -620,6 +625,8 @@ static void add_layers_json(json_doc *doc, const bench_result *r, int batch)
         json_add_int(doc, entry, "index", l);
         json_add_string(doc, entry, "name", layer->info.name);
         json_add_string(doc, entry, "op", layer->info.op);
+        if (layer->info.fused_into >= 0) json_add_string(doc, entry, "fused_into", r->layers[layer->info.fused_into].info.name);
+        else json_add_null(doc, entry, "fused_into");
         json_add_int(doc, entry, "macs", layer->info.macs);
         json_add_number(doc, entry, "median_ms", layer->median * 1e3);
         json_add_number(doc, entry, "min_ms", layer->min * 1e3);
@@ -722,9 +729,10 @@ const cli_command cmd_bench = {
         "VmRSS on Linux, unknown elsewhere) and its peak after them (their records\n"
         "included), beside the weights file's size and the engine's own figures. With\n"
         "--per-layer, each layer's median time, share of the median run, GFLOP/s\n"
-        "and the fraction of zeros in its output. GFLOP/s count a direct\n"
-        "convolution's multiply-adds: Winograd layers do fewer, so theirs may pass\n"
-        "the machine's peak.\n"
+        "and the fraction of zeros in its output (a ReLU run inside the convolution\n"
+        "before it shows \"in\" that layer: its time is there). GFLOP/s count a\n"
+        "direct convolution's multiply-adds: Winograd layers do fewer, so theirs may\n"
+        "pass the machine's peak.\n"
         "\n"
         "The input is fixed pseudo-random values, uniform in [-1, 1) (seed 0), or\n"
         "the --image, preprocessed as model.json says, in every sample of the batch.\n"
@@ -739,7 +747,8 @@ const cli_command cmd_bench = {
         "(per sample), \"gflops\", \"peak_rss_bytes\", \"rss_bytes\", \"peak_rss_end_bytes\",\n"
         "\"weights_file_bytes\" (these four null when unknown), \"weight_bytes\",\n"
         "\"model_bytes\", \"session_bytes\", \"activation_bytes_planned\" (per sample),\n"
-        "\"layers\": [{\"index\", \"name\", \"op\", \"macs\", \"median_ms\", \"min_ms\",\n"
+        "\"layers\": [{\"index\", \"name\", \"op\", \"fused_into\" (the layer it runs in,\n"
+        "or null), \"macs\", \"median_ms\", \"min_ms\",\n"
         "\"share\", \"gflops\" (null without MACs), \"zeros\", \"elements\", \"sparsity\"\n"
         "(0..1, of the last run)}], \"layer_sum_ms\"}.",
     .options = bench_options,

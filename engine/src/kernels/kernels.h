@@ -51,6 +51,18 @@ void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *coun
    x > 0 ? x : 0 does. */
 void rx_relu_count(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros, int64_t *in_zeros);
 
+/* The ReLU fused into a convolution, on a block of its output while the
+   block is in cache: y = max(x, 0) over `planes` planes (filters) of `rows`
+   rows of n floats, x's planes xp floats apart and its rows xr, y's yp and
+   yr (y may be x). With counts (zeros not NULL), zeros[p] gains the zeros
+   of plane p's block of x and relu_zeros[p] those of y's. NaN gives 0. */
+typedef struct rx_block {
+    int64_t planes, rows, n;
+    int64_t xp, xr, yp, yr;
+} rx_block;
+
+void rx_relu_block(const float *x, float *y, const rx_block *k, int64_t *zeros, int64_t *relu_zeros);
+
 /* totals[i] += counts[i] for i < n; returns the sum of counts[0..n). */
 int64_t rx_add_counts(const int64_t *counts, int64_t n, int64_t *totals);
 

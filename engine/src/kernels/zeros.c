@@ -80,6 +80,37 @@ static void relu_count_generic(const float *x, float *y, int64_t planes, int64_t
     }
 }
 
+/* rx_relu_block, portable. */
+RX_MULTIVERSION
+static void relu_block_generic(const float *x, float *y, const rx_block *k, int64_t *zeros, int64_t *relu_zeros)
+{
+    for (int64_t p = 0; p < k->planes; p++) {
+        int64_t in_total = 0, out_total = 0;
+        for (int64_t r = 0; r < k->rows; r++) {
+            const float *a = x + p * k->xp + r * k->xr;
+            float *b = y + p * k->yp + r * k->yr;
+            if (!zeros) {
+                RX_IVDEP
+                for (int64_t i = 0; i < k->n; i++) b[i] = a[i] > 0.0f ? a[i] : 0.0f;
+                continue;
+            }
+            for (int64_t i0 = 0; i0 < k->n; i0 += 1 << 30) {
+                const int64_t end = k->n - i0 < (1 << 30) ? k->n : i0 + (1 << 30);
+                int32_t zi = 0, zo = 0;
+                RX_IVDEP /* b may be a (in place): element i is read before it is written */
+                for (int64_t i = i0; i < end; i++) {
+                    float v = a[i], o = v > 0.0f ? v : 0.0f;
+                    zi += v == 0.0f;
+                    zo += o == 0.0f;
+                    b[i] = o;
+                }
+                in_total += zi, out_total += zo;
+            }
+        }
+        if (zeros) zeros[p] += in_total, relu_zeros[p] += out_total;
+    }
+}
+
 #ifdef RX_X86
 /* Lanes set in a mask, as a 32-bit popcount: GCC's 16-bit one (popcnt %ax)
    merges into the register's old value, chaining every count of a loop. */
@@ -245,7 +276,48 @@ AVX512 static void relu_count_avx512(const float *x, float *y, int64_t planes, i
         if (in_zeros) in_zeros[p] = eq;
     }
 }
+
+AVX512 static void relu_block_avx512(const float *x, float *y, const rx_block *k, int64_t *zeros,
+                                     int64_t *relu_zeros)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    const int64_t n = k->n;
+    const __mmask16 tail = rx_lanes16(n % 16);
+    for (int64_t p = 0; p < k->planes; p++) {
+        int64_t pos = 0, eq = 0;
+        for (int64_t r = 0; r < k->rows; r++) {
+            const float *a = x + p * k->xp + r * k->xr;
+            float *b = y + p * k->yp + r * k->yr;
+            int64_t i = 0;
+            for (; i + 16 <= n; i += 16) { /* y may be x: each vector is read before it is written */
+                const __m512 v = _mm512_loadu_ps(a + i);
+                const __mmask16 gt = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+                eq += rx_popcount16(_mm512_cmp_ps_mask(v, zero, _CMP_EQ_OQ));
+                pos += rx_popcount16(gt);
+                _mm512_storeu_ps(b + i, _mm512_maskz_mov_ps(gt, v));
+            }
+            if (i < n) {
+                const __m512 v = _mm512_maskz_loadu_ps(tail, a + i);
+                const __mmask16 gt = _mm512_mask_cmp_ps_mask(tail, v, zero, _CMP_GT_OQ);
+                eq += rx_popcount16(_mm512_mask_cmp_ps_mask(tail, v, zero, _CMP_EQ_OQ));
+                pos += rx_popcount16(gt);
+                _mm512_mask_storeu_ps(b + i, tail, _mm512_maskz_mov_ps(gt, v));
+            }
+        }
+        zeros[p] += eq;
+        relu_zeros[p] += k->rows * n - pos;
+    }
+}
 #endif
+
+void rx_relu_block(const float *x, float *y, const rx_block *k, int64_t *zeros, int64_t *relu_zeros)
+{
+#ifdef RX_X86
+    if (zeros && rx_gemm_select() == &rx_gemm_avx512) relu_block_avx512(x, y, k, zeros, relu_zeros);
+    else
+#endif
+    relu_block_generic(x, y, k, zeros, relu_zeros);
+}
 
 void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *counts)
 {

@@ -21,6 +21,13 @@ typedef struct rx_exec {
        read either tensor again for the statistics. Both NULL when the
        session's statistics are off. */
     int64_t *zeros, *in_zeros;
+    /* A ReLU fused into this layer (rx_layer.relu_fused, no observer): the
+       layer writes max(y, 0) in place of y, and, with the statistics on,
+       zeros then holds the zeros of y (the layer's own output) and
+       relu_zeros those of max(y, 0) (the ReLU's), batch x channels each,
+       zeroed by the session before the run. */
+    bool relu;
+    int64_t *relu_zeros;
 } rx_exec;
 
 typedef struct rx_op {
@@ -29,6 +36,9 @@ typedef struct rx_op {
     int min_inputs, max_inputs;
     bool in_place;              /* may write into its first input's buffer */
     bool counts_zeros;          /* its run fills rx_exec.zeros (and in_zeros) */
+    /* Whether the layer, prepared, runs a ReLU after it (rx_exec.relu);
+       NULL: never. */
+    bool (*fuses_relu)(const rx_layer *l);
     /* Reads the op's fields into p (NULL: the op has none). */
     rectify_status (*parse)(rx_ctx *c, const cJSON *json, rx_params *p);
     /* Output shape, cost and weight tensors, given the input shapes. */

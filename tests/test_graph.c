@@ -84,7 +84,10 @@ Test(graph, relu_writes_into_its_inputs_buffer)
     rectify_model_layer(m, relu, &b);
     cr_assert(b.in_place);
     cr_assert_eq(a.buffer, b.buffer);
-    cr_assert_eq(b.fused_into, conv, "a ReLU in place after a direct convolution runs in it");
+    /* the 2x2 convolution on a 3x3 image runs wide, but for the portable kernels */
+    const char *isa = getenv("RECTIFY_ISA");
+    const bool wide = !(isa && strcmp(isa, "generic") == 0) && __builtin_cpu_supports("avx2");
+    cr_assert_eq(b.fused_into, wide ? conv : -1, "a ReLU in place after a wide convolution runs in it");
     cr_assert_eq(a.fused_into, -1);
     rectify_session *s;
     rectify_error err;

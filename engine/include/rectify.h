@@ -232,12 +232,13 @@ typedef struct rectify_layer_info {
     int input_count;
     int inputs[RECTIFY_MAX_INPUTS]; /* layer indices; -1 is the model input */
     int fused_into;         /* -1, or the layer whose kernel runs this one too
-                               (a ReLU right after a direct convolution, run on
-                               its outputs while they are in cache, its zeros
-                               counted there): its time is that layer's, and it
-                               reports 0 seconds. Not while an observer is set
-                               (it sees the convolution's output before the
-                               ReLU), nor with RECTIFY_FUSE=0 at load. */
+                               (a ReLU right after a convolution on small
+                               images with few filters, such as LeNet-5's, run
+                               on its outputs while they are in cache, its
+                               zeros counted there): its time is that layer's,
+                               and it reports 0 seconds. Not while an observer
+                               is set (it sees the convolution's output before
+                               the ReLU), nor with RECTIFY_FUSE=0 at load. */
 } rectify_layer_info;
 
 /* Number of layers; layer i's facts (status ARGUMENT when i is out of range).

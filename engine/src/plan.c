@@ -90,7 +90,7 @@ void rx_plan_fusion(rectify_model *m)
     for (int i = 0; i + 1 < m->layer_count; i++) {
         rx_layer *l = &m->layers[i];
         const rx_layer *next = &m->layers[i + 1];
-        l->relu_fused = !off && l->op->fuses_relu && l->op->fuses_relu(l) && next->op == &rx_op_relu &&
+        l->relu_fused = !off && l->op->fuses_relu && l->op->fuses_relu(m, l) && next->op == &rx_op_relu &&
                         next->inputs[0] == i && next->in_place;
     }
 }

@@ -38,7 +38,7 @@ typedef struct rx_op {
     bool counts_zeros;          /* its run fills rx_exec.zeros (and in_zeros) */
     /* Whether the layer, prepared, runs a ReLU after it (rx_exec.relu);
        NULL: never. */
-    bool (*fuses_relu)(const rx_layer *l);
+    bool (*fuses_relu)(const rectify_model *m, const rx_layer *l);
     /* Reads the op's fields into p (NULL: the op has none). */
     rectify_status (*parse)(rx_ctx *c, const cJSON *json, rx_params *p);
     /* Output shape, cost and weight tensors, given the input shapes. */

@@ -270,31 +270,41 @@ static void check_max_windows(const rectify_model *m, const float *in, int plane
 
 /* The 2x2 windows of stride 2 (VGG's, LeNet-5's), which have a path of
    their own: a NaN at each of a window's four places, in windows across a
-   row wider than a vector, NaN in the odd row and column left out (which no
+   row wider than a vector (or narrower: rows of 4 and 7 outputs, as VGG's
+   last pools have), NaN in the odd row and column left out (which no
    output may show), and +0 and -0 in windows together. */
-Test(ops, maxpool_2x2_propagates_nan)
+static void max_2x2_case(int c, int h, int w, uint64_t seed)
 {
-    const char *json = "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[2,9,75]},"
-                       "\"layers\":[{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":2}]}";
+    char json[256];
+    snprintf(json, sizeof json, "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+             "\"layers\":[{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":2}]}", c, h, w);
     rectify_error err;
     rectify_model *m = load_json(json, NULL, 0, &err);
     cr_assert_not_null(m, "%s", err.message);
-    rng r = {9};
-    float *in = random_floats(&r, 2 * 9 * 75, -2, 2);
-    for (int i = 0; i < 2 * 9 * 75; i++) /* zeros of both signs beside negatives */
+    rng r = {seed};
+    const int n = c * h * w, oh = h / 2, ow = w / 2;
+    float *in = random_floats(&r, n, -2, 2);
+    for (int i = 0; i < n; i++) /* zeros of both signs beside negatives */
         if (rng_int(&r, 0, 3) == 0) in[i] = rng_int(&r, 0, 1) ? 0.0f : -0.0f;
         else if (rng_int(&r, 0, 2) == 0) in[i] = -fabsf(in[i]);
-    for (int i = 0; i < 40; i++) { /* a NaN at place `place` of window (oy, ox) of plane i % 2 */
-        int oy = i / 2 % 4, ox = i * 7 % 37, place = i / 8 % 4;
-        in[(i % 2) * 9 * 75 + (2 * oy + place / 2) * 75 + 2 * ox + place % 2] = NAN;
+    for (int i = 0; i < 40; i++) { /* a NaN at place `place` of window (oy, ox) of plane i % c */
+        int oy = i / 2 % oh, ox = i * 7 % ow, place = i / 8 % 4;
+        in[(i % c) * h * w + (2 * oy + place / 2) * w + 2 * ox + place % 2] = NAN;
     }
-    for (int c = 0; c < 2; c++) { /* the row and the column no window reads */
-        in[c * 9 * 75 + 8 * 75 + 10] = NAN;
-        in[c * 9 * 75 + 3 * 75 + 74] = NAN;
+    for (int p = 0; p < c; p++) { /* the row and the column no window reads */
+        if (h % 2) in[p * h * w + (h - 1) * w + w / 3] = NAN;
+        if (w % 2) in[p * h * w + (h / 2) * w + w - 1] = NAN;
     }
-    check_max_windows(m, in, 2, 9, 75, 2, 2, 0, 4, 37);
+    check_max_windows(m, in, c, h, w, 2, 2, 0, oh, ow);
     free(in);
     rectify_model_destroy(m);
+}
+
+Test(ops, maxpool_2x2_propagates_nan)
+{
+    max_2x2_case(2, 9, 75, 9);
+    max_2x2_case(5, 14, 15, 10); /* 7 outputs a row */
+    max_2x2_case(8, 9, 8, 11);   /* 4 */
 }
 
 /* NaN wins a max window in the interior of a row (the vectorised path) and

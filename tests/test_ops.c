@@ -307,22 +307,40 @@ Test(ops, maxpool_2x2_propagates_nan)
     max_2x2_case(8, 9, 8, 11);   /* 4 */
 }
 
-/* NaN wins a max window in the interior of a row (the vectorised path) and
-   at its edges. */
-Test(ops, maxpool_propagates_nan)
+/* NaN wins a max window, and of +0 and -0 the first stays, in windows of
+   3x3 at strides 2 and 1: padded (9x40, NaN in the interior and both
+   corners), AlexNet's unpadded 55 -> 27 and 13 -> 6, and rows of 40 outputs
+   at stride 1: whole vectors of outputs, a masked last one, and the
+   padded edges. */
+static void max_window_case(int c, int h, int w, int k, int stride, int pad, uint64_t seed, int nans)
 {
-    const char *json = "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[1,9,40]},"
-                       "\"layers\":[{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":3,\"stride\":2,\"padding\":1}]}";
+    char json[320];
+    snprintf(json, sizeof json, "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+             "\"layers\":[{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":%d,\"stride\":%d,\"padding\":%d}]}",
+             c, h, w, k, stride, pad);
     rectify_error err;
     rectify_model *m = load_json(json, NULL, 0, &err);
     cr_assert_not_null(m, "%s", err.message);
-    rng r = {5};
-    float *in = random_floats(&r, 9 * 40, -2, 2);
-    const int nan_at[][2] = {{4, 20}, {0, 0}, {8, 39}}; /* interior, top-left, bottom-right */
-    for (int i = 0; i < 3; i++) in[nan_at[i][0] * 40 + nan_at[i][1]] = NAN;
-    check_max_windows(m, in, 1, 9, 40, 3, 2, 1, 5, 20);
+    rng r = {seed};
+    const int n = c * h * w;
+    float *in = random_floats(&r, n, -2, 2);
+    for (int i = 0; i < n; i++) /* zeros of both signs beside negatives */
+        if (rng_int(&r, 0, 3) == 0) in[i] = rng_int(&r, 0, 1) ? 0.0f : -0.0f;
+        else if (rng_int(&r, 0, 2) == 0) in[i] = -fabsf(in[i]);
+    for (int i = 0; i < nans; i++) in[rng_int(&r, 0, n - 1)] = NAN;
+    for (int p = 0; p < c; p++) in[p * h * w] = NAN, in[p * h * w + h * w - 1] = NAN; /* the corners */
+    const int oh = ref_out_size(h, k, stride, pad, pad, 1, 0), ow = ref_out_size(w, k, stride, pad, pad, 1, 0);
+    check_max_windows(m, in, c, h, w, k, stride, pad, oh, ow);
     free(in);
     rectify_model_destroy(m);
+}
+
+Test(ops, maxpool_propagates_nan)
+{
+    max_window_case(1, 9, 40, 3, 2, 1, 5, 3);
+    max_window_case(3, 55, 55, 3, 2, 0, 6, 20);
+    max_window_case(4, 13, 13, 3, 2, 0, 7, 6);
+    max_window_case(2, 7, 42, 3, 1, 1, 8, 8);
 }
 
 Test(ops, dense_relu_softmax_global_avgpool_flatten_match_reference)

@@ -132,7 +132,9 @@ static void pool2x2_avx512(const float *x, int64_t wd, int64_t oh, int64_t ow, f
    outputs takes its window's taps in turn (the loop below, tap by tap over
    the row, ran rows of AlexNet's 27, 13 and 6 outputs in scalar code). The
    same maxima in the same order. A vector reads past its last output's taps
-   (stride 2: one float) only while that stays inside the row; else masked. */
+   (stride 2: one float) only while that stays inside the row; else masked.
+   AlexNet's three pools, interleaved with the loop, one thread: 0.19/0.18/
+   0.074 -> 0.065/0.062/0.038 ms; two: 0.19/0.23/0.15 -> 0.049/0.058/0.060. */
 __attribute__((target("avx512f")))
 static void interior_avx512(const float *x, const rx_window *w, int64_t wd, int64_t y0, int64_t ki0, int64_t ki1,
                             int64_t ox0, int64_t ox1, float *yr)

@@ -130,6 +130,18 @@ float *run_model(const rectify_model *m, const float *in, int batch, int threads
     return out;
 }
 
+bool vector_kernels(void)
+{
+    const char *isa = getenv("RECTIFY_ISA");
+    if (isa && strcmp(isa, "generic") == 0) return false;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+#else
+    return false;
+#endif
+}
+
 double rel_error(const float *a, const double *b, int64_t n)
 {
     double diff = 0, top = 0;

@@ -4,6 +4,7 @@
 #ifndef TEST_SUPPORT_H
 #define TEST_SUPPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,11 @@ float *run_model(const rectify_model *m, const float *in, int batch, int threads
 typedef struct shared_winograd_case { const char *variant; int cin, cout, side, batch; } shared_winograd_case;
 #define SHARED_WINOGRAD_CASES 4
 extern const shared_winograd_case shared_winograd_cases[SHARED_WINOGRAD_CASES];
+
+/* Whether the engine runs vector kernels here (AVX-512, or AVX2 with FMA,
+   as kernels/select.c chooses, and RECTIFY_ISA is not "generic"): the
+   portable ones have no wide convolution path, so no fused ReLU. */
+bool vector_kernels(void);
 
 /* max |a - b| / max |b| */
 double rel_error(const float *a, const double *b, int64_t n);

@@ -85,9 +85,7 @@ Test(graph, relu_writes_into_its_inputs_buffer)
     cr_assert(b.in_place);
     cr_assert_eq(a.buffer, b.buffer);
     /* the 2x2 convolution on a 3x3 image runs wide, but for the portable kernels */
-    const char *isa = getenv("RECTIFY_ISA");
-    const bool wide = !(isa && strcmp(isa, "generic") == 0) && __builtin_cpu_supports("avx2");
-    cr_assert_eq(b.fused_into, wide ? conv : -1, "a ReLU in place after a wide convolution runs in it");
+    cr_assert_eq(b.fused_into, vector_kernels() ? conv : -1, "a ReLU in place after a wide convolution runs in it");
     cr_assert_eq(a.fused_into, -1);
     rectify_session *s;
     rectify_error err;

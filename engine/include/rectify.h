@@ -231,14 +231,20 @@ typedef struct rectify_layer_info {
     int buffer;             /* index of the activation buffer it writes */
     int input_count;
     int inputs[RECTIFY_MAX_INPUTS]; /* layer indices; -1 is the model input */
-    int fused_into;         /* -1, or the layer whose kernel runs this one too
-                               (a ReLU right after a convolution on small
-                               images with few filters, such as LeNet-5's, run
-                               on its outputs while they are in cache, its
-                               zeros counted there): its time is that layer's,
-                               and it reports 0 seconds. Not while an observer
-                               is set (it sees the convolution's output before
-                               the ReLU), nor with RECTIFY_FUSE=0 at load. */
+    int fused_into;         /* -1, or the layer whose kernel runs this one too:
+                               a ReLU, in place, right after a stride-1
+                               convolution with little work per output row
+                               (small images, few filters, such as LeNet-5's;
+                               not Winograd layers) run on its outputs while
+                               they are in cache, its zeros counted there. It
+                               then reports 0 seconds: its time is that
+                               layer's. Fixed when the model loads: with the
+                               vector kernels only (none with
+                               RECTIFY_ISA=generic or on a CPU without AVX2),
+                               never with RECTIFY_FUSE=0, -1 in a graph-only
+                               model. A session with an observer runs and
+                               times the ReLU on its own all the same (the
+                               observer sees the convolution's output). */
 } rectify_layer_info;
 
 /* Number of layers; layer i's facts (status ARGUMENT when i is out of range).

@@ -220,15 +220,14 @@ static void tally_sample(const rx_exec *e, tally *t, int64_t b)
     t->sample = b;
 }
 
-/* Outputs of filters f.. from src into dst (dst may be src; k: their
-   shape and strides), through the fused ReLU if any. */
+/* Outputs of filters f.. from src into dst (k: their shape and strides),
+   through the fused ReLU if any. */
 static void put_block(const tally *t, int64_t f, const float *src, float *dst, const rx_block *k)
 {
     if (t->relu) {
         rx_relu_block(src, dst, k, t->counted ? t->zeros + f : NULL, t->counted ? t->relu_zeros + f : NULL);
         return;
     }
-    if (dst == src) return;
     for (int64_t p = 0; p < k->planes; p++)
         for (int64_t r = 0; r < k->rows; r++)
             memcpy(dst + p * k->yp + r * k->yr, src + p * k->xp + r * k->xr, (size_t)k->n * sizeof *dst);
@@ -238,10 +237,12 @@ static int64_t scratch(const rx_layer *l, const rx_shape *const *in)
 {
     int64_t direct = RX_KC * RX_NR_MAX * RX_TILES;
     wide_plan wp;
-    if (wide_fits(l, in[0], &wp)) direct += wp.slab + wp.out;
-    /* Whichever path prepare (or a packed file) chooses. */
+    const bool wide = wide_fits(l, in[0], &wp);
+    if (wide) direct += wp.slab + wp.out;
+    /* Whichever path prepare (or a packed file) chooses; a wide one may run
+       a fused ReLU, whose counters follow (tally). */
     int64_t wino = winograd_fits(l, in[0]) ? winograd_scratch(in[0]->d[0], l->p.out_channels) : 0;
-    return (wino > direct ? wino : direct) + RX_TALLY(l->p.out_channels);
+    return (wino > direct ? wino : direct) + (wide ? RX_TALLY(l->p.out_channels) : 0);
 }
 
 static const rx_shape *input_shape(const rectify_model *m, const rx_layer *l)

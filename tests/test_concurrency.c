@@ -10,6 +10,9 @@
    A plain pthreads program (no Criterion), so that tests/tsan.sh builds it
    with ThreadSanitizer too. Prints "N passed, N failed".
 
+   Then the checks of layers that OpenMP threads share inside one session:
+   Winograd blocks, and a wide convolution with its fused ReLU.
+
      test_concurrency [--threads-per-session N] [--rounds R]
 
    N is each session's OpenMP thread count (default 2: parallel regions
@@ -231,6 +234,73 @@ static int winograd_shared(int threads, bool nested)
     return problems;
 }
 
+/* A wide convolution with its ReLU fused (conv.c: with the vector kernels;
+   tsan.sh runs this program once more with RECTIFY_ISA=avx2 for it), of
+   more than 2^20 multiply-adds a sample, so that `threads` OpenMP threads
+   share it, each adding up its zeros in counters of its own that it adds
+   into the session's as it moves to another sample (batch 2) and at the
+   end. Over RUNS inputs: the outputs and both layers' zeros per channel
+   what one thread gives. Returns the problems, printed. */
+static int fused_relu_shared(int threads)
+{
+    enum { RUNS = 4, CIN = 16, COUT = 16, SIDE = 30, BATCH = 2 };
+    const char *json = "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[16,30,30]},"
+                       "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":16,\"kernel\":5,\"padding\":2},"
+                       "{\"name\":\"r\",\"op\":\"relu\"}]}";
+    rng r = {11};
+    float *w = random_floats(&r, COUT * CIN * 25, -0.1f, 0.1f), *b = random_floats(&r, COUT, -0.5f, 0.5f);
+    ttensor t[2] = {{"c.weight", 4, {COUT, CIN, 5, 5}, w}, {"c.bias", 1, {COUT}, b}};
+    rectify_error err;
+    rectify_model *m = load_json(json, t, 2, &err);
+    const int64_t in_n = (int64_t)BATCH * CIN * SIDE * SIDE;
+    float *in = random_floats(&r, in_n * RUNS, -1, 1);
+    int problems = 0;
+    rectify_layer_info info;
+    if (!m) {
+        printf("FAIL fused ReLU model: %s\n", err.message);
+        problems++;
+    } else if (rectify_model_layer(m, 1, &info) || info.fused_into != (vector_kernels() ? 0 : -1)) {
+        printf("FAIL fused ReLU model: the ReLU is fused into %d\n", info.fused_into);
+        problems++;
+    }
+    rectify_session *s[2] = {NULL, NULL};
+    for (int k = 0; k < 2 && !problems; k++) {
+        rectify_session_options o = {.threads = k ? threads : 1, .batch = BATCH};
+        if (rectify_session_create(m, &o, &s[k], &err)) {
+            printf("FAIL fused ReLU session: %s\n", err.message);
+            problems++;
+        }
+    }
+    for (int run = 0; run < RUNS && !problems; run++) {
+        const float *out[2];
+        int64_t zeros[2][2][COUT];
+        for (int k = 0; k < 2 && !problems; k++) {
+            rectify_tensor o;
+            rectify_session_reset_stats(s[k]);
+            if (rectify_session_run(s[k], in + run * in_n, (size_t)in_n, &err) || rectify_session_output(s[k], 0, &o) ||
+                rectify_session_channel_zeros(s[k], 0, zeros[k][0], COUT) ||
+                rectify_session_channel_zeros(s[k], 1, zeros[k][1], COUT)) {
+                printf("FAIL fused ReLU run: %s\n", err.message);
+                problems++;
+            }
+            out[k] = o.data;
+        }
+        if (!problems && (memcmp(out[0], out[1], (size_t)BATCH * COUT * SIDE * SIDE * sizeof(float)) != 0 ||
+                          memcmp(zeros[0], zeros[1], sizeof zeros[0]) != 0)) {
+            printf("FAIL fused ReLU, run %d on %d OpenMP threads: outputs or zero counts differ from one thread\n", run,
+                   threads);
+            problems++;
+        }
+    }
+    if (!problems)
+        printf("ok   a wide convolution and its ReLU%s shared by %d OpenMP threads: %d inputs, outputs and zeros "
+               "bit-exact\n", vector_kernels() ? " (fused)" : "", threads, RUNS);
+    rectify_session_destroy(s[0]), rectify_session_destroy(s[1]);
+    rectify_model_destroy(m);
+    free(w), free(b), free(in);
+    return problems;
+}
+
 /* Sessions run from inside this program's own 2-thread OpenMP region, one
    per OpenMP thread, on two jobs' images: layers too small for a parallel
    region of their own run without one, and must still compute all their
@@ -327,6 +397,8 @@ int main(int argc, char **argv)
             if (winograd_shared(session_threads, nested)) failed++;
             else passed++;
         }
+        if (fused_relu_shared(session_threads)) failed++;
+        else passed++;
     }
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;

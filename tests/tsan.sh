@@ -12,8 +12,9 @@
 # Archer the sessions run on 1 OpenMP thread (no parallel regions), and the
 # 8 pthreads still share the model.
 #
-# Prints the test's lines and its "N passed, N failed"; exits non-zero on a
-# data race or any failure.
+# Runs it twice (RECTIFY_ISA=generic, then avx2: see below); prints the
+# test's lines and one "N passed, N failed" for both runs; exits non-zero on
+# a data race or any failure.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/build-tsan}

@@ -227,6 +227,34 @@ AVX512 static void relu_short_planes(const float *x, float *y, int64_t planes, i
 #undef RX_CLOSE_RELU
 }
 
+/* b = max(a, 0) over n floats (b may be a: each vector is read before it
+   is written); *eq gains the zeros of a, *pos its positives, added once at
+   the end (the vector stores may alias anything: counting through the
+   pointers made the CIFAR VGG's ReLUs 40% slower). The last vector masked:
+   a masked store costs more than a plain one on Zen. */
+AVX512 static inline __attribute__((always_inline)) void relu_run(const float *a, float *b, int64_t n, int64_t *eq,
+                                                                  int64_t *pos)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    int64_t e = 0, g = 0, i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(a + i);
+        const __mmask16 gt = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+        e += rx_popcount16(_mm512_cmp_ps_mask(v, zero, _CMP_EQ_OQ));
+        g += rx_popcount16(gt);
+        _mm512_storeu_ps(b + i, _mm512_maskz_mov_ps(gt, v));
+    }
+    if (i < n) {
+        const __mmask16 m = rx_lanes16(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(m, a + i);
+        const __mmask16 gt = _mm512_mask_cmp_ps_mask(m, v, zero, _CMP_GT_OQ);
+        e += rx_popcount16(_mm512_mask_cmp_ps_mask(m, v, zero, _CMP_EQ_OQ));
+        g += rx_popcount16(gt);
+        _mm512_mask_storeu_ps(b + i, m, _mm512_maskz_mov_ps(gt, v));
+    }
+    *eq += e, *pos += g;
+}
+
 /* With counts (zeros not NULL): without, the generic loop is as fast. */
 AVX512 static void relu_count_avx512(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros,
                                      int64_t *in_zeros)
@@ -256,22 +284,8 @@ AVX512 static void relu_count_avx512(const float *x, float *y, int64_t planes, i
     for (int64_t p = 0; p < planes; p++) {
         const float *a = x + p * plane;
         float *b = y + p * plane;
-        int64_t pos = 0, eq = 0, i = 0;
-        for (; i + 16 <= plane; i += 16) { /* y may be x: each vector is read before it is written */
-            const __m512 v = _mm512_loadu_ps(a + i);
-            const __mmask16 gt = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
-            eq += rx_popcount16(_mm512_cmp_ps_mask(v, zero, _CMP_EQ_OQ));
-            pos += rx_popcount16(gt);
-            _mm512_storeu_ps(b + i, _mm512_maskz_mov_ps(gt, v));
-        }
-        if (i < plane) { /* masked: a masked store costs more than a plain one on Zen */
-            const __mmask16 m = rx_lanes16(plane - i);
-            const __m512 v = _mm512_maskz_loadu_ps(m, a + i);
-            const __mmask16 gt = _mm512_mask_cmp_ps_mask(m, v, zero, _CMP_GT_OQ);
-            eq += rx_popcount16(_mm512_mask_cmp_ps_mask(m, v, zero, _CMP_EQ_OQ));
-            pos += rx_popcount16(gt);
-            _mm512_mask_storeu_ps(b + i, m, _mm512_maskz_mov_ps(gt, v));
-        }
+        int64_t pos = 0, eq = 0;
+        relu_run(a, b, plane, &eq, &pos);
         zeros[p] = plane - pos;
         if (in_zeros) in_zeros[p] = eq;
     }
@@ -280,32 +294,11 @@ AVX512 static void relu_count_avx512(const float *x, float *y, int64_t planes, i
 AVX512 static void relu_block_avx512(const float *x, float *y, const rx_block *k, int64_t *zeros,
                                      int64_t *relu_zeros)
 {
-    const __m512 zero = _mm512_setzero_ps();
-    const int64_t n = k->n;
-    const __mmask16 tail = rx_lanes16(n % 16);
     for (int64_t p = 0; p < k->planes; p++) {
         int64_t pos = 0, eq = 0;
-        for (int64_t r = 0; r < k->rows; r++) {
-            const float *a = x + p * k->xp + r * k->xr;
-            float *b = y + p * k->yp + r * k->yr;
-            int64_t i = 0;
-            for (; i + 16 <= n; i += 16) { /* y may be x: each vector is read before it is written */
-                const __m512 v = _mm512_loadu_ps(a + i);
-                const __mmask16 gt = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
-                eq += rx_popcount16(_mm512_cmp_ps_mask(v, zero, _CMP_EQ_OQ));
-                pos += rx_popcount16(gt);
-                _mm512_storeu_ps(b + i, _mm512_maskz_mov_ps(gt, v));
-            }
-            if (i < n) {
-                const __m512 v = _mm512_maskz_loadu_ps(tail, a + i);
-                const __mmask16 gt = _mm512_mask_cmp_ps_mask(tail, v, zero, _CMP_GT_OQ);
-                eq += rx_popcount16(_mm512_mask_cmp_ps_mask(tail, v, zero, _CMP_EQ_OQ));
-                pos += rx_popcount16(gt);
-                _mm512_mask_storeu_ps(b + i, tail, _mm512_maskz_mov_ps(gt, v));
-            }
-        }
+        for (int64_t r = 0; r < k->rows; r++) relu_run(x + p * k->xp + r * k->xr, y + p * k->yp + r * k->yr, k->n, &eq, &pos);
         zeros[p] += eq;
-        relu_zeros[p] += k->rows * n - pos;
+        relu_zeros[p] += k->rows * k->n - pos;
     }
 }
 #endif

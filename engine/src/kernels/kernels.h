@@ -44,6 +44,11 @@ float rx_dot(const float *a, const float *b, int64_t n);
    -0), for p < planes. */
 void rx_count_zeros(const float *x, int64_t planes, int64_t plane, int64_t *counts);
 
+/* totals[i] += 1 where x[i] is zero (+0 or -0), for i < n; returns how
+   many were: a layer's zeros per unit (planes of one float) counted and
+   added to its totals in one pass. */
+int64_t rx_count_add(const float *x, int64_t n, int64_t *totals);
+
 /* y = max(x, 0) over `planes` planes of `plane` floats (y may be x), with
    zeros[p] = the zeros of plane p of y and, when in_zeros is not NULL,
    in_zeros[p] = those of x: ReLU and the statistics of both sides in one

@@ -159,12 +159,19 @@ static inline bool rx_streamed(int64_t plane)
         }                                                                       \
     } while (0)
 
+/* Plain loads but for the last vector: masked loads throughout took 1.3x
+   to 1.8x the time (planes 6 of 196 floats, 16 of 25, AlexNet's 64 of 169,
+   VGG-16's 512 of 196: 139/71/1411/11588 ticks, now 88/55/785/7468). */
 AVX512 static void count_short_planes(const float *x, int64_t planes, int64_t plane, int64_t *counts)
 {
     const __m512 zero = _mm512_setzero_ps();
     const int64_t total = planes * plane;
-    int64_t p = 0, end = plane, sa = 0, sb = 0;
-    for (int64_t i = 0; i < total; i += 16) { /* masked loads: no store to keep whole */
+    int64_t p = 0, end = plane, sa = 0, sb = 0, i = 0;
+    for (; i + 16 <= total; i += 16) {
+        const __mmask16 eq = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), zero, _CMP_EQ_OQ);
+        RX_STREAM_STEP(i, eq, 0, counts[p] = sa);
+    }
+    if (i < total) {
         const __mmask16 m = rx_lanes16(total - i);
         const __mmask16 eq = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, x + i), zero, _CMP_EQ_OQ);
         RX_STREAM_STEP(i, eq, 0, counts[p] = sa);

@@ -93,6 +93,11 @@ static int winograd_tile(const rx_layer *l, const rx_shape *in)
    (LeNet-5's layers ran slower on two threads). */
 #define RX_PARALLEL_MACS (1 << 20)
 
+/* Filters a task keeps at least when a layer's filters are split among
+   tasks: each part packs the same pixels, and with fewer filters to
+   multiply them by the packing was the task's time. */
+#define RX_SPLIT_FILTERS 32
+
 static int threads_for(const rx_exec *e)
 {
     return e->layer->macs * e->batch < RX_PARALLEL_MACS ? 1 : e->threads;
@@ -568,11 +573,14 @@ static void run(const rx_exec *e)
     const int64_t blocks = (filters + RX_MR - 1) / RX_MR;
     const int64_t in_plane = g.height * g.width, in_size = e->in_shape[0]->d[0] * in_plane;
     const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
-    /* Enough tasks for every thread: split the filters when pixels are few. */
+    /* Enough tasks for every thread: split the filters when pixels are few,
+       but each part packs the task's pixels again (RX_SPLIT_FILTERS). */
     const int threads = threads_for(e);
     int64_t units = e->batch * groups * tiles, split = 1;
     if (threads > 1 && units < 4 * threads) split = (4 * threads + units - 1) / units;
+    if (split > filters / RX_SPLIT_FILTERS) split = filters / RX_SPLIT_FILTERS;
     if (split > blocks) split = blocks;
+    if (split < 1) split = 1;
     const int64_t tasks = units * split;
 
     int64_t next = 0;

@@ -163,7 +163,8 @@ static int observe_nothing(void *user, int layer, const rectify_tensor *out)
 }
 
 /* A ReLU counts its input's zeros for the layer before it (the session's
-   own count pass is skipped), except with an observer: both ways, both
+   own count pass is skipped), except with an observer, or after the dense
+   layer (one float per channel: the session counts both): both ways, both
    thread counts, exactly the reference's counts. With `off`, each image
    also runs with the statistics off: the same outputs, nothing counted. */
 static void zeros_case(int threads, bool observe, bool off)
@@ -375,9 +376,10 @@ Test(zeros, layer_times_add_up_to_the_runs)
    +0, -0, NaN, negatives and positives in random shares. The net input ->
    p1 (maxpool 1x1: the input itself, NaN included) -> r1 (relu, counting
    p1's zeros too) -> p2 (maxpool 2x2, counted by a pass) -> f (flatten:
-   planes of one float) -> r2 (relu, counting f's zeros) -> f2 (flatten
-   again: a pass over planes of one float): every layer's zeros per sample
-   and channel, and the per-sample sparsities, against plain counts. */
+   one float per channel, counted into its totals by the session) -> r2
+   (relu, counted the same way) -> f2 (flatten again): every layer's zeros
+   per sample and channel, and the per-sample sparsities, against plain
+   counts. */
 Test(zeros, counts_match_plain_counts_on_random_shapes)
 {
     rng r = {41};
@@ -467,6 +469,74 @@ Test(zeros, counts_match_plain_counts_on_random_shapes)
     }
 }
 
+/* Layers of one float per channel are counted straight into their totals
+   (session.c: count_units, kernels: rx_count_add), and a ReLU on them runs
+   without counting. Their inputs here carry what ReLU outputs never do:
+   +0 and -0 are zeros, NaN is not (but a ReLU makes it 0). The net input
+   [n,1,1] -> p (maxpool 1x1: the input itself) -> r (relu), n from 1 to 90
+   (whole vectors and tails), batches of 1 to 3, one and two threads, with
+   and without an observer, two runs each. */
+Test(zeros, per_unit_layers_count_signed_zeros_and_not_nan)
+{
+    rng r = {67};
+    const float values[] = {-2.0f, -0.0f, 0.0f, 0.5f, NAN};
+    for (int trial = 0; trial < 24; trial++) {
+        const int n = trial < 4 ? 1 + 15 * trial : rng_int(&r, 1, 90), batch = rng_int(&r, 1, 3);
+        const int threads = 1 + trial % 2, observe = trial / 2 % 2;
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,1,1]},"
+                 "\"layers\":[{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":1},{\"name\":\"r\",\"op\":\"relu\"}]}",
+                 n);
+        rectify_error err;
+        rectify_model *m = load_json(json, NULL, 0, &err);
+        cr_assert_not_null(m, "%s", err.message);
+        rectify_session *ses;
+        rectify_session_options options = {.threads = threads, .batch = batch};
+        cr_assert_eq(rectify_session_create(m, &options, &ses, &err), RECTIFY_OK, "%s", err.message);
+        int seen = 0;
+        if (observe) rectify_session_set_observer(ses, observe_nothing, &seen);
+        int64_t want[2][90] = {{0}}, lo[2] = {INT64_MAX, INT64_MAX}, hi[2] = {0, 0}, total[2] = {0, 0};
+        float *in = malloc((size_t)(n * batch) * sizeof *in);
+        for (int run = 0; run < 2; run++) {
+            for (int i = 0; i < n * batch; i++) in[i] = values[rng_int(&r, 0, 4)];
+            for (int b = 0; b < batch; b++) {
+                int64_t z[2] = {0, 0};
+                for (int u = 0; u < n; u++) {
+                    const float v = in[b * n + u];
+                    want[0][u] += v == 0.0f, z[0] += v == 0.0f;
+                    want[1][u] += !(v > 0.0f), z[1] += !(v > 0.0f);
+                }
+                for (int l = 0; l < 2; l++) {
+                    lo[l] = z[l] < lo[l] ? z[l] : lo[l], hi[l] = z[l] > hi[l] ? z[l] : hi[l];
+                    total[l] += z[l];
+                }
+            }
+            cr_assert_eq(rectify_session_run(ses, in, (size_t)(n * batch), &err), RECTIFY_OK, "%s", err.message);
+        }
+        for (int l = 0; l < 2; l++) {
+            int64_t got[90];
+            cr_assert_eq(rectify_session_channel_zeros(ses, l, got, 90), RECTIFY_OK);
+            for (int u = 0; u < n; u++)
+                cr_assert_eq(got[u], want[l][u], "trial %d (%d units, batch %d, %d threads%s) layer %d unit %d: %lld "
+                             "zeros, plain count %lld", trial, n, batch, threads, observe ? ", observed" : "", l, u,
+                             (long long)got[u], (long long)want[l][u]);
+            rectify_layer_stats st;
+            cr_assert_eq(rectify_session_layer_stats(ses, l, &st), RECTIFY_OK);
+            cr_assert_eq(st.runs, 2);
+            cr_assert_eq(st.samples, 2 * batch);
+            cr_assert_eq(st.total_zeros, total[l], "trial %d layer %d: %lld zeros, plain count %lld", trial, l,
+                         (long long)st.total_zeros, (long long)total[l]);
+            cr_assert_eq(st.min_sparsity, (double)lo[l] / n);
+            cr_assert_eq(st.max_sparsity, (double)hi[l] / n);
+        }
+        cr_assert_eq(seen, observe ? 4 : 0);
+        rectify_session_destroy(ses);
+        rectify_model_destroy(m);
+        free(in);
+    }
+}
+
 /* A ReLU right after a convolution runs in the convolution's kernel
    (rx_layer.relu_fused), counting the zeros of both layers there; with an
    observer, which sees the convolution's output before the ReLU, it runs
@@ -491,11 +561,14 @@ Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
     /* After the random ones, wide layers of over 2^20 multiply-adds a run
        (conv.c: RX_PARALLEL_MACS), so that two threads share them: each with
        counters of its own, added in as it moves between samples (batch 2),
-       the filters split (batch 3, two tiles), groups of 8 channels. */
-    static const struct { int groups, cin, cout, k, side, batch; } shared[] = {
-        {1, 16, 16, 5, 30, 2}, {1, 8, 24, 3, 20, 3}, {2, 16, 16, 5, 24, 1},
+       the filters split (batch 3, two tiles), groups of 8 channels. Last, a
+       layer of 1x1 outputs: one float per channel, which the session
+       counts itself (count_units) unless a ReLU is fused (pad -1: none). */
+    static const struct { int groups, cin, cout, k, side, batch, pad; } shared[] = {
+        {1, 16, 16, 5, 30, 2, -1}, {1, 8, 24, 3, 20, 3, -1}, {2, 16, 16, 5, 24, 1, -1}, {1, 16, 24, 5, 5, 3, 0},
     };
-    for (int trial = 0; trial < 43; trial++) {
+    const int trials = 40 + (int)(sizeof shared / sizeof shared[0]);
+    for (int trial = 0; trial < trials; trial++) {
         const int fixed = trial - 40, wino = fixed < 0 && trial % 8 == 7; /* 3x3 stride 1, 16+ channels */
         int groups = wino ? 1 : rng_int(&r, 1, 3);
         int cin = wino ? rng_int(&r, 16, 24) : groups * rng_int(&r, 1, 8);
@@ -505,7 +578,8 @@ Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
         int batch = rng_int(&r, 1, 3), threads = 1 + trial % 2;
         if (fixed >= 0) {
             groups = shared[fixed].groups, cin = shared[fixed].cin, cout = shared[fixed].cout, k = shared[fixed].k;
-            s = 1, pad = k / 2, h = w = shared[fixed].side, batch = shared[fixed].batch, threads = 2;
+            s = 1, pad = shared[fixed].pad < 0 ? k / 2 : shared[fixed].pad, h = w = shared[fixed].side;
+            batch = shared[fixed].batch, threads = 2;
         }
         const ref_window win = {k, k, s, s, pad, pad, pad, pad, 1, 1};
         const int oh = ref_out_size(h, k, s, pad, pad, 1, 0), ow = ref_out_size(w, k, s, pad, pad, 1, 0);
@@ -544,6 +618,7 @@ Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
         const bool fused = info.fused_into == 0;
         cr_assert(fused || info.fused_into == -1, "trial %d: fused into %d", trial, info.fused_into);
         cr_assert(!(wino && fused), "trial %d: a ReLU fused into a Winograd layer", trial);
+        if (oh * ow == 1) cr_assert(fused == vector_kernels(), "trial %d: 1x1 outputs, fused %d", trial, fused);
         fused_count += fused;
         for (int mode = 0; mode < 3; mode++) { /* fused, observed, statistics off */
             const int observe = mode == 1;
@@ -578,6 +653,7 @@ Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
                 cr_assert_eq(st.zeros, total);
                 cr_assert_eq(st.elements, out_n * batch);
                 cr_assert_eq(st.samples, batch);
+                cr_assert_eq(st.runs, 1, "trial %d layer %d: %lld runs", trial, l, (long long)st.runs);
                 if (l == 1)
                     cr_assert(observe || !fused ? st.seconds > 0.0 : st.seconds == 0.0,
                               "trial %d: the ReLU took %g s%s", trial, st.seconds, observe ? ", observed" : "");
@@ -588,9 +664,9 @@ Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
         rectify_model_destroy(m);
         free(cw), free(cb), free(in), free(want[0]), free(want[1]), free(want_out), free(y);
     }
-    /* 17 of the 40 random layers and the 3 fixed ones run wide, unless the
+    /* 17 of the 40 random layers and the 4 fixed ones run wide, unless the
        portable kernels run (no wide path) */
-    cr_assert_eq(fused_count, vector_kernels() ? 20 : 0, "%d ReLUs fused", fused_count);
+    cr_assert_eq(fused_count, vector_kernels() ? 21 : 0, "%d ReLUs fused", fused_count);
 }
 
 /* The session records a run's counts in three ways (session.c): all

@@ -2,7 +2,7 @@
    statistics: exact zeros per layer, per channel and per sample, counted
    right after each layer's kernel while its output is still in cache, or by
    the kernel itself: a ReLU counts its output and its input (the layer
-   before it) as it goes. The counts are added into the totals once the
+   before it) as it goes, unless they hold one float per channel. The counts are added into the totals once the
    run is over, every layer in one pass (or, past RX_RUN_COUNTS, as soon
    as each layer is counted); layers of one float per channel (dense
    units) are counted straight into their totals (count_units). */
@@ -55,8 +55,8 @@ static inline uint64_t rx_ticks_since(uint64_t t0, uint64_t t1)
    sizes are kept with its totals: recording LeNet-5's 13 layers (894
    counts, most of them its dense layers' units) took 0.32 us, a thousand
    times in a run 0.16-0.23 us each (the units are now counted into their
-   totals directly: count_units). The padding counts towards
-   RX_RUN_COUNTS. */
+   totals directly: count_units, though their space in run_counts is still
+   kept and counted towards RX_RUN_COUNTS, as is the padding). */
 #define RX_PAD8(c) (((c) + 7) & ~(int64_t)7)
 
 /* A layer's statistics as a run records them: integers, turned into the
@@ -357,7 +357,8 @@ static void record_times(rectify_session *s, int layers)
 
 /* Whether layer i's zeros can wait for the next layer to count them as it
    reads them: an op that counts (ReLU) right after it, reading it. Not with
-   an observer, which may look at the statistics after every layer. */
+   an observer, which may look at the statistics after every layer, nor for
+   a layer of one float per channel (count_units counts it at once). */
 static bool counted_by_next(const rectify_session *s, int i, bool each)
 {
     const rectify_model *m = s->model;
@@ -396,7 +397,9 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
        gives them their length. The counts go into the totals after
        the run (RX_RUN_COUNTS), or else as soon as a layer is counted; after
        each layer when an observer was set as the run began, since it may
-       look at them (and a run it stops has recorded the layers before). */
+       look at them (and a run it stops has recorded the layers before).
+       Layers of one float per channel go into their totals at once
+       (count_units). */
     const bool stats = !s->no_stats; /* for the whole run, whatever the observer switches */
     const bool each = s->observer != NULL, at_end = s->counts_all && !each;
     if (stats && s->clock_ticks == 0) { /* the clock's first reading (record_times) */

@@ -52,7 +52,7 @@ int64_t rx_count_add(const float *x, int64_t n, int64_t *totals);
 /* y = max(x, 0) over `planes` planes of `plane` floats (y may be x), with
    zeros[p] = the zeros of plane p of y and, when in_zeros is not NULL,
    in_zeros[p] = those of x: ReLU and the statistics of both sides in one
-   pass (zeros NULL: no counts, statistics off). NaN gives 0, as
+   pass (zeros NULL: no counts). NaN gives 0, as
    x > 0 ? x : 0 does. */
 void rx_relu_count(const float *x, float *y, int64_t planes, int64_t plane, int64_t *zeros, int64_t *in_zeros);
 

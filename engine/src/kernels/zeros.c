@@ -4,7 +4,9 @@
 
    Planes are short in small nets (25 to 784 floats in LeNet-5), so the
    AVX-512 kernels count with a compare mask and a popcount per 16 floats
-   and finish a plane with a masked tail: no horizontal sum per plane. On
+   and finish a plane with a masked tail: no horizontal sum per plane
+   (except a ReLU on planes of 256 floats or more, or in a convolution's
+   blocks, which counts in vector lanes: relu_tally). On
    LeNet-5's shapes (6x784 to 16x25 floats, one thread, in cache) that made
    ReLU with counting 1.1 to 2.7 times and the count 1.1 to 2 times faster
    than the compiler's AVX-512 vectorisation of the generic loops. The same
@@ -347,7 +349,7 @@ AVX512 static void relu_count_avx512(const float *x, float *y, int64_t planes, i
 AVX512 static void relu_block_avx512(const float *x, float *y, const rx_block *k, int64_t *zeros,
                                      int64_t *relu_zeros)
 {
-    for (int64_t p = 0; p < k->planes; p++) { /* a block is a task's output: far fewer than RX_RELU_RUN */
+    for (int64_t p = 0; p < k->planes; p++) { /* a task's block: RX_WIDE_MAX floats at most (conv.c) */
         relu_tally t = relu_tally_zero();
         for (int64_t r = 0; r < k->rows; r++) relu_run(x + p * k->xp + r * k->xr, y + p * k->yp + r * k->yr, k->n, &t, true);
         t = relu_tally_sum(t);

@@ -38,6 +38,7 @@ import tempfile
 import time
 
 SPEEDUP_PAIRS = 30  # alternated one-thread / T-thread pairs, at least (bench_rectify --speedup)
+STATS_COST_PAIRS = 30  # alternated statistics off / on pairs, at least (bench_rectify --stats-cost)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -594,9 +595,14 @@ def main():
                         udoc, uinfo = run_json(cmd, "rectify speed-up", quiet_wait=qw)
                         e["speedup"] = dict((udoc or {}).get("speedup") or {}, **uinfo)
                     if args.stats_cost:
+                        # at least STATS_COST_PAIRS pairs, as for the
+                        # speed-up: the time budget alone gave VGG-16 8,
+                        # whose median pair ratio read 1.021 in one run
+                        # and 1.010 or less in the others
                         cmd = pin + [
                             bench, folder, "--weights", pfile, "--threads", str(T), "--input", inp,
-                            "--warmup", "2", "--stats-cost"] + budget
+                            "--warmup", "2", "--stats-cost",
+                            "--repeats", str(max(repeats, STATS_COST_PAIRS))] + budget[2:]
                         sdoc, sinfo = run_json(cmd, "rectify stats cost", quiet_wait=qw)
                         e["stats_cost"] = dict((sdoc or {}).get("stats_cost") or {}, **sinfo)
                     res["engines"]["rectify"] = e

@@ -20,7 +20,9 @@
  *      written as raw float32 to PREFIX.out.f32 and PREFIX.logits.f32;
  *   6. with --stats-cost, what the sparsity statistics cost: as many more
  *      runs, alternately with them off (rectify_session_set_statistics) and
- *      on, in this one process (the same code, memory and placement: two
+ *      on, layer times off in both as a session has them by default (the
+ *      timed runs above have them on, for the per-layer medians), in this
+ *      one process (the same code, memory and placement: two
  *      builds differ by more than 1% in code layout alone), the pairs'
  *      order swapped every pair; --stats-cost-null does the same with the
  *      statistics on in both halves: the method's own bias and noise;
@@ -211,6 +213,7 @@ int main(int argc, char **argv)
         return 1;
     }
     double session_s = now() - t0;
+    rectify_session_set_layer_times(session, 1); /* the per-layer medians; off for --stats-cost and --speedup */
 
     size_t n_in = rectify_model_input_size(model);
     float *input = malloc(n_in * sizeof *input);
@@ -327,6 +330,7 @@ int main(int argc, char **argv)
     printf("\n  ],\n  \"layer_sum_ms\": %.4f", layer_sum * 1e3);
 
     double *first = times, *second = cpu_times, *pair = layer_t; /* reused */
+    rectify_session_set_layer_times(session, 0); /* as a session has them unless asked */
     if (stats_cost) {
         int pairs = alternate(session, stats_cost == 2 ? STATS_COST_NULL : STATS_COST, threads, input, n_in, repeats,
                               max_repeats, min_seconds, first, second, pair);

@@ -331,12 +331,15 @@ static double wall_seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* The layers' times add up to about the runs' time measured around them: a
-   run reads no clock, but ticks whose length the session measures from its
-   first run on (and again every 8 ms: 60 runs of a convolution, with
-   pauses, pass that). Summed over the runs, so that one run descheduled
-   while its input is copied cannot fail it; a wrong length of a tick
-   (seconds over another span of ticks than theirs) did. */
+/* Layer times are off until asked for (rectify_session_set_layer_times):
+   a run then records none. On, the layers' times add up to about the runs'
+   time measured around them: a run reads no clock, but ticks whose length
+   the session measures from its first timed run on (and again every 8 ms:
+   60 runs of a convolution, with pauses, pass that). Summed over the runs,
+   so that one run descheduled while its input is copied cannot fail it; a
+   wrong length of a tick (seconds over another span of ticks than theirs)
+   did. They do not depend on the statistics: with those off, runs are
+   still timed and count nothing. */
 Test(zeros, layer_times_add_up_to_the_runs)
 {
     rng r = {41};
@@ -351,18 +354,28 @@ Test(zeros, layer_times_add_up_to_the_runs)
     cr_assert_eq(rectify_session_create(m, &o, &s, &err), RECTIFY_OK, "%s", err.message);
     const size_t n = 32 * 48 * 48;
     float *in = random_floats(&r, (int64_t)n, -1, 1);
+    rectify_layer_stats st;
+    cr_assert_eq(rectify_session_run(s, in, n, &err), RECTIFY_OK, "%s", err.message);
+    cr_assert_eq(rectify_session_layer_stats(s, 0, &st), RECTIFY_OK);
+    cr_assert(st.seconds == 0.0 && st.total_seconds == 0.0 && st.runs == 1, "untimed: %g s, %g s in all, %lld runs",
+              st.seconds, st.total_seconds, (long long)st.runs);
+    rectify_session_set_layer_times(s, 1);
     double walls = 0.0, layers = 0.0;
     for (int run = 0; run < 60; run++) {
         if (run % 20 == 19) nanosleep(&(struct timespec){0, 3000000}, NULL);
         const double t0 = wall_seconds();
         cr_assert_eq(rectify_session_run(s, in, n, &err), RECTIFY_OK, "%s", err.message);
         walls += wall_seconds() - t0;
-        rectify_layer_stats st;
         cr_assert_eq(rectify_session_layer_stats(s, 0, &st), RECTIFY_OK);
         layers += st.seconds;
     }
     cr_assert(layers > 0.25 * walls && layers < 1.02 * walls + 1e-5, "the layer took %g s of runs of %g s", layers,
               walls);
+    rectify_session_set_statistics(s, 0);
+    cr_assert_eq(rectify_session_run(s, in, n, &err), RECTIFY_OK, "%s", err.message);
+    cr_assert_eq(rectify_session_layer_stats(s, 0, &st), RECTIFY_OK);
+    cr_assert(st.seconds > 0.0 && st.total_seconds > layers && st.runs == 61, "statistics off: %g s, %lld runs",
+              st.seconds, (long long)st.runs);
     free(in), free(weight), free(b);
     rectify_session_destroy(s);
     rectify_model_destroy(m);
@@ -626,6 +639,7 @@ Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
             rectify_session_options options = {.threads = threads, .batch = batch};
             cr_assert_eq(rectify_session_create(m, &options, &ses, &err), RECTIFY_OK, "%s", err.message);
             int observed = 0;
+            rectify_session_set_layer_times(ses, 1);
             if (observe) rectify_session_set_observer(ses, observe_count, &observed);
             if (mode == 2) rectify_session_set_statistics(ses, 0);
             cr_assert_eq(rectify_session_run(ses, in, (size_t)(in_n * batch), &err), RECTIFY_OK, "%s", err.message);

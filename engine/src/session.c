@@ -87,6 +87,7 @@ struct rectify_session {
     rectify_observer observer;
     void *observer_user;
     bool no_stats;             /* rectify_session_set_statistics(s, 0) */
+    bool layer_times;          /* rectify_session_set_layer_times(s, 1) */
     bool ran;
     size_t bytes;              /* held through the allocator */
 };
@@ -242,6 +243,11 @@ void rectify_session_set_threads(rectify_session *s, int threads)
 void rectify_session_set_statistics(rectify_session *s, int enabled)
 {
     if (s) s->no_stats = !enabled;
+}
+
+void rectify_session_set_layer_times(rectify_session *s, int enabled)
+{
+    if (s) s->layer_times = enabled != 0;
 }
 
 void rectify_session_set_observer(rectify_session *s, rectify_observer observer, void *user)
@@ -400,13 +406,14 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
        look at them (and a run it stops has recorded the layers before).
        Layers of one float per channel go into their totals at once
        (count_units). */
-    const bool stats = !s->no_stats; /* for the whole run, whatever the observer switches */
+    /* both for the whole run, whatever the observer switches */
+    const bool stats = !s->no_stats, times = s->layer_times;
     const bool each = s->observer != NULL, at_end = s->counts_all && !each;
-    if (stats && s->clock_ticks == 0) { /* the clock's first reading (record_times) */
+    if (times && s->clock_ticks == 0) { /* the clock's first reading (record_times) */
         s->clock_at = omp_get_wtime();
         s->clock_ticks = rx_ticks();
     }
-    uint64_t t0 = stats ? rx_ticks() : 0;
+    uint64_t t0 = times ? rx_ticks() : 0;
     for (int i = 0; i < m->layer_count; i++) {
         const rx_layer *l = &m->layers[i];
         int64_t *counts = run_counts(s, i);
@@ -430,43 +437,41 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
             e.in_shape[k] = in < 0 ? &m->input : &m->layers[in].out;
         }
         l->op->run(&e);
-        if (!stats) {
-            i += fused; /* the ReLU ran in this layer */
-            goto observe;
+        if (stats) {
+            const int counted = held; /* the layer this one counted as it read it */
+            held = -1;
+            if (units) count_units(s, i, e.out);
+            else if (!l->op->counts_zeros && !fused) {
+                if (counted_by_next(s, i, each)) held = i;
+                else count_zeros(s, i, e.out, counts);
+            }
+            if (!at_end) {
+                if (counted >= 0) record(s, counted, run_counts(s, counted));
+                if (held != i && !units) record(s, i, counts);
+                if (fused) record(s, i + 1, e.relu_zeros);
+            }
         }
-        const int counted = held; /* the layer this one counted as it read it */
-        held = -1;
-        if (units) count_units(s, i, e.out);
-        else if (!l->op->counts_zeros && !fused) {
-            if (counted_by_next(s, i, each)) held = i;
-            else count_zeros(s, i, e.out, counts);
+        if (times) {
+            const uint64_t t1 = rx_ticks();
+            s->ticks[i] = rx_ticks_since(t0, t1);
+            t0 = t1;
+            if (fused) s->ticks[i + 1] = 0; /* the ReLU's time is the layer's */
         }
-        if (!at_end) {
-            if (counted >= 0) record(s, counted, run_counts(s, counted));
-            if (held != i && !units) record(s, i, counts);
-            if (fused) record(s, i + 1, e.relu_zeros);
-        }
-        const uint64_t t1 = rx_ticks();
-        s->ticks[i] = rx_ticks_since(t0, t1);
-        t0 = t1;
-        if (fused) s->ticks[++i] = 0; /* the ReLU's time is the layer's */
-    observe:
+        i += fused; /* the ReLU ran in this layer */
         if (s->observer) {
             rectify_tensor v;
             make_view(s, &l->out, e.out, &v);
             if (s->observer(s->observer_user, i, &v)) {
-                if (stats) record_times(s, i + 1);
+                if (times) record_times(s, i + 1);
                 return rx_fail(err, RECTIFY_ERR_ARGUMENT, "the observer stopped the run after layer \"%s\"", l->name);
             }
-            t0 = rx_ticks(); /* the observer's time is nobody's */
+            if (times) t0 = rx_ticks(); /* the observer's time is nobody's */
         }
     }
-    if (stats) {
-        if (at_end)
-            for (int i = 0; i < m->layer_count; i++)
-                if (!counts_units(s, i, false)) record(s, i, run_counts(s, i));
-        record_times(s, m->layer_count);
-    }
+    if (stats && at_end)
+        for (int i = 0; i < m->layer_count; i++)
+            if (!counts_units(s, i, false)) record(s, i, run_counts(s, i));
+    if (times) record_times(s, m->layer_count);
     s->ran = true;
     return RECTIFY_OK;
 }

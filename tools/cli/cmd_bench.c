@@ -264,6 +264,7 @@ static int load_timed(const bench_settings *s, bench_result *r, rectify_model **
         return cli_error("%s", err.message[0] != '\0' ? err.message : rectify_status_name(err.status));
     }
     r->session = cli_now() - start;
+    rectify_session_set_layer_times(*session, 1); /* the per-layer table */
     return 0;
 }
 

@@ -486,21 +486,24 @@ Test(zeros, counts_match_plain_counts_on_random_shapes)
    (session.c: count_units, kernels: rx_count_add), and a ReLU on them runs
    without counting. Their inputs here carry what ReLU outputs never do:
    +0 and -0 are zeros, NaN is not (but a ReLU makes it 0). The net input
-   [n,1,1] -> p (maxpool 1x1: the input itself) -> r (relu), n from 1 to 90
-   (whole vectors and tails), batches of 1 to 3, one and two threads, with
-   and without an observer, two runs each. */
+   [n,1,1] -> p (maxpool 1x1: the input itself) -> r (relu); every other
+   trial, then s (add p and r: zero where p is, NaN stays) -> r2 (relu of
+   p again): a ReLU not in place, and one that reads a layer before the
+   last. n from 1 to 90 (whole vectors and tails), batches of 1 to 3, one
+   and two threads, with and without an observer, two runs each. */
 Test(zeros, per_unit_layers_count_signed_zeros_and_not_nan)
 {
     rng r = {67};
     const float values[] = {-2.0f, -0.0f, 0.0f, 0.5f, NAN};
-    for (int trial = 0; trial < 24; trial++) {
+    for (int trial = 0; trial < 32; trial++) {
         const int n = trial < 4 ? 1 + 15 * trial : rng_int(&r, 1, 90), batch = rng_int(&r, 1, 3);
-        const int threads = 1 + trial % 2, observe = trial / 2 % 2;
-        char json[512];
+        const int threads = 1 + trial % 2, observe = trial / 2 % 2, branch = trial / 4 % 2, layers = branch ? 4 : 2;
+        char json[768];
         snprintf(json, sizeof json,
                  "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,1,1]},"
-                 "\"layers\":[{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":1},{\"name\":\"r\",\"op\":\"relu\"}]}",
-                 n);
+                 "\"layers\":[{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":1},{\"name\":\"r\",\"op\":\"relu\"}%s]}",
+                 n, branch ? ",{\"name\":\"s\",\"op\":\"add\",\"inputs\":[\"p\",\"r\"]},"
+                             "{\"name\":\"r2\",\"op\":\"relu\",\"inputs\":[\"p\"]}" : "");
         rectify_error err;
         rectify_model *m = load_json(json, NULL, 0, &err);
         cr_assert_not_null(m, "%s", err.message);
@@ -509,31 +512,35 @@ Test(zeros, per_unit_layers_count_signed_zeros_and_not_nan)
         cr_assert_eq(rectify_session_create(m, &options, &ses, &err), RECTIFY_OK, "%s", err.message);
         int seen = 0;
         if (observe) rectify_session_set_observer(ses, observe_nothing, &seen);
-        int64_t want[2][90] = {{0}}, lo[2] = {INT64_MAX, INT64_MAX}, hi[2] = {0, 0}, total[2] = {0, 0};
+        /* p, s: v == 0; r, r2: !(v > 0) */
+        int64_t want[4][90] = {{0}}, lo[4], hi[4] = {0}, total[4] = {0};
+        for (int l = 0; l < 4; l++) lo[l] = INT64_MAX;
         float *in = malloc((size_t)(n * batch) * sizeof *in);
         for (int run = 0; run < 2; run++) {
             for (int i = 0; i < n * batch; i++) in[i] = values[rng_int(&r, 0, 4)];
             for (int b = 0; b < batch; b++) {
-                int64_t z[2] = {0, 0};
+                int64_t z[4] = {0};
                 for (int u = 0; u < n; u++) {
                     const float v = in[b * n + u];
-                    want[0][u] += v == 0.0f, z[0] += v == 0.0f;
-                    want[1][u] += !(v > 0.0f), z[1] += !(v > 0.0f);
+                    for (int l = 0; l < 4; l++) {
+                        const bool zero = l % 2 ? !(v > 0.0f) : v == 0.0f;
+                        want[l][u] += zero, z[l] += zero;
+                    }
                 }
-                for (int l = 0; l < 2; l++) {
+                for (int l = 0; l < 4; l++) {
                     lo[l] = z[l] < lo[l] ? z[l] : lo[l], hi[l] = z[l] > hi[l] ? z[l] : hi[l];
                     total[l] += z[l];
                 }
             }
             cr_assert_eq(rectify_session_run(ses, in, (size_t)(n * batch), &err), RECTIFY_OK, "%s", err.message);
         }
-        for (int l = 0; l < 2; l++) {
+        for (int l = 0; l < layers; l++) {
             int64_t got[90];
             cr_assert_eq(rectify_session_channel_zeros(ses, l, got, 90), RECTIFY_OK);
             for (int u = 0; u < n; u++)
-                cr_assert_eq(got[u], want[l][u], "trial %d (%d units, batch %d, %d threads%s) layer %d unit %d: %lld "
-                             "zeros, plain count %lld", trial, n, batch, threads, observe ? ", observed" : "", l, u,
-                             (long long)got[u], (long long)want[l][u]);
+                cr_assert_eq(got[u], want[l][u], "trial %d (%d units, batch %d, %d threads%s%s) layer %d unit %d: %lld "
+                             "zeros, plain count %lld", trial, n, batch, threads, observe ? ", observed" : "",
+                             branch ? ", branched" : "", l, u, (long long)got[u], (long long)want[l][u]);
             rectify_layer_stats st;
             cr_assert_eq(rectify_session_layer_stats(ses, l, &st), RECTIFY_OK);
             cr_assert_eq(st.runs, 2);
@@ -543,7 +550,7 @@ Test(zeros, per_unit_layers_count_signed_zeros_and_not_nan)
             cr_assert_eq(st.min_sparsity, (double)lo[l] / n);
             cr_assert_eq(st.max_sparsity, (double)hi[l] / n);
         }
-        cr_assert_eq(seen, observe ? 4 : 0);
+        cr_assert_eq(seen, observe ? 2 * layers : 0);
         rectify_session_destroy(ses);
         rectify_model_destroy(m);
         free(in);

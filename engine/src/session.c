@@ -363,12 +363,13 @@ static void record_times(rectify_session *s, int layers)
 
 /* Whether layer i's zeros can wait for the next layer to count them as it
    reads them: an op that counts (ReLU) right after it, reading it. Not with
-   an observer, which may look at the statistics after every layer, nor for
-   a layer of one float per channel (count_units counts it at once). */
+   an observer, which may look at the statistics after every layer. (A
+   layer of one float per channel never gets here: count_units counts it
+   at once.) */
 static bool counted_by_next(const rectify_session *s, int i, bool each)
 {
     const rectify_model *m = s->model;
-    if (each || i + 1 >= m->layer_count || per_unit(s, i)) return false;
+    if (each || i + 1 >= m->layer_count) return false;
     const rx_layer *next = &m->layers[i + 1];
     return next->op->counts_zeros && next->input_count == 1 && next->inputs[0] == i;
 }

@@ -483,7 +483,7 @@ Test(zeros, counts_match_plain_counts_on_random_shapes)
 }
 
 /* Layers of one float per channel are counted straight into their totals
-   (session.c: count_units, kernels: rx_count_add), and a ReLU on them runs
+   (session.c: counts_units, kernels: rx_count_add), and a ReLU on them runs
    without counting. Their inputs here carry what ReLU outputs never do:
    +0 and -0 are zeros, NaN is not (but a ReLU makes it 0). The net input
    [n,1,1] -> p (maxpool 1x1: the input itself) -> r (relu); every other
@@ -583,7 +583,7 @@ Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
        counters of its own, added in as it moves between samples (batch 2),
        the filters split (batch 3, two tiles), groups of 8 channels. Last, a
        layer of 1x1 outputs: one float per channel, which the session
-       counts itself (count_units) unless a ReLU is fused (pad -1: none). */
+       counts itself (counts_units) unless a ReLU is fused (pad -1: none). */
     static const struct { int groups, cin, cout, k, side, batch, pad; } shared[] = {
         {1, 16, 16, 5, 30, 2, -1}, {1, 8, 24, 3, 20, 3, -1}, {2, 16, 16, 5, 24, 1, -1}, {1, 16, 24, 5, 5, 3, 0},
     };

@@ -2,10 +2,11 @@
    statistics: exact zeros per layer, per channel and per sample, counted
    right after each layer's kernel while its output is still in cache, or by
    the kernel itself: a ReLU counts its output and its input (the layer
-   before it) as it goes, unless they hold one float per channel. The counts are added into the totals once the
-   run is over, every layer in one pass (or, past RX_RUN_COUNTS, as soon
-   as each layer is counted); layers of one float per channel (dense
-   units) are counted straight into their totals (count_units). */
+   before it) as it goes, unless they hold one float per channel. The
+   counts are added into the totals once the run is over, every layer in
+   one pass (or, past RX_RUN_COUNTS, as soon as each layer is counted);
+   layers of one float per channel (dense units) are counted straight into
+   their totals (counts_units). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -55,7 +56,7 @@ static inline uint64_t rx_ticks_since(uint64_t t0, uint64_t t1)
    sizes are kept with its totals: recording LeNet-5's 13 layers (894
    counts, most of them its dense layers' units) took 0.32 us, a thousand
    times in a run 0.16-0.23 us each (the units are now counted into their
-   totals directly: count_units, though their space in run_counts is still
+   totals directly: counts_units, though their space in run_counts is still
    kept and counted towards RX_RUN_COUNTS, as is the padding). */
 #define RX_PAD8(c) (((c) + 7) & ~(int64_t)7)
 
@@ -275,66 +276,46 @@ static inline int64_t *run_counts(const rectify_session *s, int i)
     return s->run_counts + s->counts_at[i];
 }
 
-/* One sample's zeros z of layer t, into its per-sample figures. */
-static inline void note_sample(layer_totals *t, int64_t z)
+/* One run of layer `index` into its totals, from counts (batch x channels
+   zeros of this run) or, when out is not NULL (a layer of one float per
+   channel: counts_units), by counting the zeros of out straight into them. */
+static void record(rectify_session *s, int index, const int64_t *counts, const float *out)
 {
-    if (z < t->min_zeros) t->min_zeros = z;
-    if (z > t->max_zeros) t->max_zeros = z;
-    t->sum_zeros_sq += (double)z * (double)z;
-}
-
-/* A run of `batch` samples with `zeros` in all into t. */
-static inline void close_run(layer_totals *t, int64_t batch, int64_t zeros)
-{
-    t->s.elements = t->elements * batch;
+    layer_totals *t = &s->stats[index];
+    const int64_t c = t->channels;
+    int64_t zeros = 0;
+    for (int64_t b = 0; b < s->batch; b++) {
+        const int64_t z = out ? rx_count_add(out + b * c, c, t->channel_zeros)
+                              : rx_add_counts(counts + b * c, c, t->channel_zeros);
+        if (z < t->min_zeros) t->min_zeros = z;
+        if (z > t->max_zeros) t->max_zeros = z;
+        t->sum_zeros_sq += (double)z * (double)z;
+        zeros += z;
+    }
+    t->s.elements = t->elements * s->batch;
     t->s.zeros = zeros;
     t->s.total_elements += t->s.elements;
     t->s.total_zeros += zeros;
     t->s.runs++;
-    t->s.samples += batch;
-}
-
-/* One run of a layer into its totals: counts holds batch x channels zeros. */
-static void record(rectify_session *s, int index, const int64_t *counts)
-{
-    layer_totals *t = &s->stats[index];
-    int64_t zeros = 0;
-    for (int64_t b = 0; b < s->batch; b++) {
-        const int64_t z = rx_add_counts(counts + b * t->channels, t->channels, t->channel_zeros);
-        note_sample(t, z);
-        zeros += z;
-    }
-    close_run(t, s->batch, zeros);
+    t->s.samples += s->batch;
 }
 
 /* Whether layer i's output has one float per channel (a dense layer's
    units, a flatten, a softmax): counted and added to its totals in one
-   pass as soon as it is written (count_units), where a per-run count per
-   unit, added in later, was most of LeNet-5's statistics (828 of its 894
-   counts). A ReLU there runs without counting: its input was counted. */
+   pass as soon as it is written (record with out), where a per-run count
+   per unit, added in later, was most of LeNet-5's statistics (828 of its
+   894 counts). A ReLU there runs without counting: its input was counted. */
 static inline bool per_unit(const rectify_session *s, int i)
 {
     return s->stats[i].channels == s->stats[i].elements;
 }
 
-/* Whether layer i is counted by count_units in this run: not a ReLU fused
-   into layer i - 1 (that layer counts it) or a layer with one fused. */
+/* Whether layer i is counted that way in this run: not a ReLU fused into
+   layer i - 1 (that layer counts it) or a layer with one fused. */
 static bool counts_units(const rectify_session *s, int i, bool each)
 {
     const rx_layer *l = s->model->layers;
     return per_unit(s, i) && (each || (!l[i].relu_fused && (i == 0 || !l[i - 1].relu_fused)));
-}
-
-static void count_units(rectify_session *s, int index, const float *out)
-{
-    layer_totals *t = &s->stats[index];
-    int64_t zeros = 0;
-    for (int64_t b = 0; b < s->batch; b++) {
-        const int64_t z = rx_count_add(out + b * t->channels, t->channels, t->channel_zeros);
-        note_sample(t, z);
-        zeros += z;
-    }
-    close_run(t, s->batch, zeros);
 }
 
 /* Ticks between two reads of the clock (8 ms at 2 GHz). */
@@ -364,7 +345,7 @@ static void record_times(rectify_session *s, int layers)
 /* Whether layer i's zeros can wait for the next layer to count them as it
    reads them: an op that counts (ReLU) right after it, reading it. Not with
    an observer, which may look at the statistics after every layer. (A
-   layer of one float per channel never gets here: count_units counts it
+   layer of one float per channel never gets here: counts_units takes it
    at once.) */
 static bool counted_by_next(const rectify_session *s, int i, bool each)
 {
@@ -406,7 +387,7 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
        each layer when an observer was set as the run began, since it may
        look at them (and a run it stops has recorded the layers before).
        Layers of one float per channel go into their totals at once
-       (count_units). */
+       (counts_units). */
     /* both for the whole run, whatever the observer switches */
     const bool stats = !s->no_stats, times = s->layer_times;
     const bool each = s->observer != NULL, at_end = s->counts_all && !each;
@@ -441,15 +422,15 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
         if (stats) {
             const int counted = held; /* the layer this one counted as it read it */
             held = -1;
-            if (units) count_units(s, i, e.out);
+            if (units) record(s, i, NULL, e.out);
             else if (!l->op->counts_zeros && !fused) {
                 if (counted_by_next(s, i, each)) held = i;
                 else count_zeros(s, i, e.out, counts);
             }
             if (!at_end) {
-                if (counted >= 0) record(s, counted, run_counts(s, counted));
-                if (held != i && !units) record(s, i, counts);
-                if (fused) record(s, i + 1, e.relu_zeros);
+                if (counted >= 0) record(s, counted, run_counts(s, counted), NULL);
+                if (held != i && !units) record(s, i, counts, NULL);
+                if (fused) record(s, i + 1, e.relu_zeros, NULL);
             }
         }
         if (times) {
@@ -471,7 +452,7 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
     }
     if (stats && at_end)
         for (int i = 0; i < m->layer_count; i++)
-            if (!counts_units(s, i, false)) record(s, i, run_counts(s, i));
+            if (!counts_units(s, i, false)) record(s, i, run_counts(s, i), NULL);
     if (times) record_times(s, m->layer_count);
     s->ran = true;
     return RECTIFY_OK;

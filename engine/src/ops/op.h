@@ -20,7 +20,7 @@ typedef struct rx_exec {
        read before an in-place op overwrites it, so that the session need not
        read either tensor again for the statistics. Both NULL when the
        session's statistics are off, and for a layer of one float per
-       channel, which the session counts itself (session.c: count_units). */
+       channel, which the session counts itself (session.c: counts_units). */
     int64_t *zeros, *in_zeros;
     /* A ReLU fused into this layer (rx_layer.relu_fused, no observer): the
        layer writes max(y, 0) in place of y, and, with the statistics on,

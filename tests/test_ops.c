@@ -617,3 +617,38 @@ Test(ops, winograd_blocks_shared_by_threads_match_one_thread)
         rectify_model_destroy(m);
     }
 }
+
+/* Layers whose transformed filters take 8 MiB or more run blocks of 96
+   tiles, not 48 (conv.c, winograd_block): with more tiles than one such
+   block holds, on one and two threads, against the exact reference. */
+Test(ops, winograd_blocks_of_96_tiles_match_reference)
+{
+    static const struct { const char *variant; int cin, cout, side; } cases[] = {
+        {"2", 384, 384, 28}, /* U 9 MiB, 196 tiles: 3 blocks of 65-66 (4 of 49 on two threads) */
+        {"4", 256, 256, 40}, /* U 9 MiB, 100 tiles: 2 blocks of 50 */
+    };
+    rng r = {31};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int cin = cases[i].cin, cout = cases[i].cout, side = cases[i].side;
+        float *weight, *b;
+        rectify_error err;
+        rectify_model *m = winograd_conv(&r, cases[i].variant, cin, cout, side, &weight, &b, &err);
+        cr_assert_not_null(m, "%s", err.message);
+        const int64_t in_n = (int64_t)cin * side * side, out_n = (int64_t)cout * side * side;
+        float *in = random_floats(&r, in_n, -1, 1);
+        double *want = malloc((size_t)out_n * sizeof *want);
+        ref_conv(in, cin, side, side, weight, b, cout, 1, (ref_window){3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, want, side,
+                 side);
+        for (int threads = 1; threads <= 2; threads++) {
+            int64_t n;
+            float *got = run_model(m, in, 1, threads, &n);
+            cr_assert(got && n == out_n);
+            const double e = rel_error(got, want, out_n);
+            cr_assert(e < 2e-5, "F(%sx%s) %dx%dx%d -> %d, %d threads: relative error %g", cases[i].variant,
+                      cases[i].variant, cin, side, side, cout, threads, e);
+            free(got);
+        }
+        free(want), free(in), free(weight), free(b);
+        rectify_model_destroy(m);
+    }
+}

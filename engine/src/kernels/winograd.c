@@ -123,7 +123,7 @@ ALWAYS_INLINE void output_step(int tile, const float *x, int64_t xs, float *y, i
 
 /* The input transform takes a whole block of tiles at once (a multiple of
    RX_MR, so each group of RX_MR tiles is written as runs of RX_MR floats). */
-enum { BLOCK = RX_WINO_BLOCK };
+enum { BLOCK = RX_WINO_BLOCK_MAX };
 
 /* The tiles of a block in runs along one tile row: lanes [l0, l0 + n) are
    tiles whose input patches start at (y, x), (y, x + tile), ... */

@@ -16,8 +16,10 @@ static inline int rx_winograd_points(int tile) { return (tile + 2) * (tile + 2);
    filters in its vector columns (nr filters), so that layers with few
    tiles (small images, deep layers) still fill the vectors. */
 
-/* Tiles per task: a multiple of RX_MR. */
+/* Tiles per task: RX_WINO_BLOCK, or twice as many (conv.c:
+   winograd_block); multiples of RX_MR. */
 #define RX_WINO_BLOCK 48
+#define RX_WINO_BLOCK_MAX (2 * RX_WINO_BLOCK)
 
 /* U = G g G^T of every filter, packed as the GEMM's B operand:
    u[((point * filter_blocks + fb) * channels + c) * nr + j] for filter

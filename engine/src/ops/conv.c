@@ -111,9 +111,36 @@ static inline int64_t rx_next_task(int64_t *next)
     return __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
 }
 
-static int64_t winograd_scratch(int64_t channels, int64_t filters)
+/* Transformed filters of this many bytes or more are read in twice as
+   many tiles at a time (winograd_block). */
+#define RX_WINO_BIG_U (8 << 20)
+
+/* Tiles per block of a Winograd layer: every block's products read the
+   layer's transformed filters (U) whole, so that where those are far
+   larger than the caches, blocks of twice RX_WINO_BLOCK tiles read them
+   half as often. Blocks of 96 against 48, builds alternated (medians of 4-5
+   processes a layer): VGG-16 on one thread, its F(2x2) layers of 28x28 and
+   14x14 (U 16 MiB) 0.89-0.92x the time, on two 0.96x and 0.99-1.01x;
+   VGG-11's 0.87-0.96x on one thread. Its F(4x4) layers of 256 channels
+   (U 9 MiB) 0.96-1.01x on one thread, 0.97-0.98x on two; the layers whose
+   U takes less than 8 MiB no faster (128 to 256 channels, U 4.5 MiB:
+   1.01-1.04x) and those of 112x112 and 224x224 1.01-1.02x (U at most 2.3
+   MiB, read from L2 anyway). F(4x4) keeps blocks of RX_WINO_BLOCK beyond
+   RX_WINO4_MAX (only a packed file or RECTIFY_WINOGRAD puts it there),
+   where a block's scratch would outgrow F(2x2)'s: F(2x2)'s 16 points in a
+   block of 96 tiles take less than F(4x4)'s 36 in one of 48. VGG-16's peak
+   resident memory is unchanged (655 / 663 MB on one / two threads). */
+static int64_t winograd_block(int tile, int64_t channels, int64_t filters)
 {
-    return RX_WINO_POINTS_MAX * RX_WINO_BLOCK * (channels + filters + RX_NR_MAX);
+    const int64_t u = rx_winograd_points(tile) * channels * filters * (int64_t)sizeof(float);
+    return u >= RX_WINO_BIG_U && (tile == 2 || u <= RX_WINO4_MAX) ? RX_WINO_BLOCK_MAX : RX_WINO_BLOCK;
+}
+
+/* Floats per thread: a block's V (points x tiles x channels) and M (points
+   x tiles x filters, rounded up to whole vectors). */
+static int64_t winograd_scratch(int tile, int64_t channels, int64_t filters)
+{
+    return rx_winograd_points(tile) * winograd_block(tile, channels, filters) * (channels + filters + RX_NR_MAX);
 }
 
 /* Stride-1 layers with little work per output row run on "wide" pixels:
@@ -246,7 +273,12 @@ static int64_t scratch(const rx_layer *l, const rx_shape *const *in)
     if (wide) direct += wp.slab + wp.out;
     /* Whichever path prepare (or a packed file) chooses; a wide one may run
        a fused ReLU, whose counters follow (tally). */
-    int64_t wino = winograd_fits(l, in[0]) ? winograd_scratch(in[0]->d[0], l->p.out_channels) : 0;
+    int64_t wino = 0;
+    if (winograd_fits(l, in[0])) { /* either tile: a packed file may hold either */
+        const int64_t w2 = winograd_scratch(2, in[0]->d[0], l->p.out_channels);
+        const int64_t w4 = winograd_scratch(4, in[0]->d[0], l->p.out_channels);
+        wino = w2 > w4 ? w2 : w4;
+    }
     return (wino > direct ? wino : direct) + (wide ? RX_TALLY(l->p.out_channels) : 0);
 }
 
@@ -423,14 +455,15 @@ static void run_winograd(const rx_exec *e)
     const int64_t fblocks = (filters + nr - 1) / nr;
     const wino w = {isa, l->packed, channels, filters, fblocks, fblocks * nr, nr, points};
     const float *bias = l->p.bias ? rx_weight(e->model, l, 1) : NULL;
-    /* Tiles go into blocks of at most RX_WINO_BLOCK, as evenly as tiles
+    /* Tiles go into blocks of at most winograd_block, as evenly as tiles
        divide (not whole groups of RX_MR: a micro-kernel call costs the rows
        it computes), and into a multiple of the threads when there are tiles
        enough: blocks of whole groups (5 and 6 groups of VGG-16's 33 on
        28x28 and 56x56) gave one thread 8% more work than the other. */
     const int64_t tile_groups = (tiles + RX_MR - 1) / RX_MR;
     const int threads = threads_for(e);
-    int64_t tile_blocks = (tiles + RX_WINO_BLOCK - 1) / RX_WINO_BLOCK;
+    const int64_t block = winograd_block(tile, channels, filters);
+    int64_t tile_blocks = (tiles + block - 1) / block;
     if (threads > 1 && tile_blocks % threads) {
         int64_t up = (tile_blocks + threads - 1) / threads * threads;
         if (up <= tile_groups) tile_blocks = up;
@@ -443,14 +476,14 @@ static void run_winograd(const rx_exec *e)
     const bool shared = threads > 1 && tiles / tile_blocks * channels * filters * points >= RX_WINO_SHARE;
     int64_t split = (shared ? units < threads : units % threads != 0) ? threads : 1;
     if (split > fblocks) split = fblocks;
-    const int64_t tasks = units * split, per_thread = winograd_scratch(channels, filters);
+    const int64_t tasks = units * split, per_thread = scratch(l, e->in_shape);
     int64_t next = 0;
     wino_slot slots[RX_WINO_SLOTS];
     for (int j = 0; shared && j < threads && j < RX_WINO_SLOTS; j++) slots[j] = (wino_slot){.busy = 1};
     RX_PARALLEL(threads, tid, team, {
         wino_slot *own = shared && tid < RX_WINO_SLOTS ? &slots[tid] : NULL;
         float *v = e->scratch + tid * per_thread;
-        float *mm = v + RX_WINO_POINTS_MAX * RX_WINO_BLOCK * channels;
+        float *mm = v + points * block * channels;
         uint64_t generation = 0;
         for (int64_t t; (t = rx_next_task(&next)) < tasks;) {
             const int64_t part = t % split, unit = t / split, b = unit / tile_blocks, blk = unit % tile_blocks;

@@ -391,7 +391,7 @@ AVX512 static void relu_block_avx512(const float *x, float *y, const rx_block *k
    vector) as relu_run does: the compiler's AVX2 clone of the portable
    loop summed each row's lanes and ran a row's last floats one at a time,
    so that on AVX2 LeNet-5's statistics (rows of 28 and 10 floats) cost
-   9.5-12.7% of its run; now 3.0-3.6% (RECTIFY_ISA=avx2, five processes
+   9.5-12.7% of its run; now 3.0-3.7% (RECTIFY_ISA=avx2, five processes
    each, alternated), its run with them 0.0216-0.0219 -> 0.0198-0.0201 ms.
    A ReLU layer in place keeps the portable loop: the same lanes there made
    the CIFAR VGG's statistics no cheaper (1.013-1.016 -> 1.024-1.027). */

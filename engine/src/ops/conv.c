@@ -125,11 +125,12 @@ static inline int64_t rx_next_task(int64_t *next)
    (U 9 MiB) 0.96-1.01x on one thread, 0.97-0.98x on two; the layers whose
    U takes less than 8 MiB no faster (128 to 256 channels, U 4.5 MiB:
    0.98-1.04x) and those of 112x112 and 224x224 1.01-1.02x (U at most 2.3
-   MiB). The 8 MiB line between them rests on a handful of runs. F(4x4) keeps blocks of RX_WINO_BLOCK beyond
-   RX_WINO4_MAX (only a packed file or RECTIFY_WINOGRAD puts it there),
-   where a block's scratch would outgrow F(2x2)'s: F(2x2)'s 16 points in a
-   block of 96 tiles take less than F(4x4)'s 36 in one of 48. VGG-16's peak
-   resident memory is unchanged (655 / 663 MB on one / two threads). */
+   MiB). The 8 MiB line between them rests on a handful of runs. F(4x4)
+   keeps blocks of RX_WINO_BLOCK beyond RX_WINO4_MAX (only a packed file or
+   RECTIFY_WINOGRAD puts it there), where a block's scratch would outgrow
+   F(2x2)'s: F(2x2)'s 16 points in a block of 96 tiles take less than
+   F(4x4)'s 36 in one of 48. VGG-16's peak resident memory is unchanged
+   (655 / 663 MB on one / two threads). */
 static int64_t winograd_block(int tile, int64_t channels, int64_t filters)
 {
     const int64_t u = rx_winograd_points(tile) * channels * filters * (int64_t)sizeof(float);

@@ -190,14 +190,63 @@ static void columns16(const float *row, int64_t lo, int64_t hi, int tile, int n,
     _mm512_mask_storeu_ps(dst + tile * BLOCK, keep, a);
     _mm512_mask_storeu_ps(dst + (tile + 1) * BLOCK, keep, b);
 }
+
+/* The same with AVX2, 8 tiles at a time: t < n <= 8. */
+__attribute__((target("avx2")))
+static void columns8(const float *row, int64_t lo, int64_t hi, int tile, int n, float *dst)
+{
+    /* [lo, hi) clamped to what the loads reach (at + lane < 34) */
+    const int l = (int)(lo < -1 ? -1 : lo > 64 ? 64 : lo), h = (int)(hi < -1 ? -1 : hi > 64 ? 64 : hi);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), below = _mm256_set1_epi32(l - 1);
+    const __m256i end = _mm256_set1_epi32(h);
+    const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+#define LOAD(at)                                                                                     \
+    _mm256_maskload_ps(row + (at), _mm256_and_si256(                                              \
+        _mm256_cmpgt_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(at)), below),                    \
+        _mm256_cmpgt_epi32(end, _mm256_add_epi32(lane, _mm256_set1_epi32(at)))))
+    __m256 e0, e1;
+    if (tile == 4) {
+        const __m256 v0 = LOAD(0), v1 = LOAD(8), v2 = LOAD(16), v3 = LOAD(24);
+        /* tiles 0 2 | 1 3 of v0, v1 and 4 6 | 5 7 of v2, v3 interleaved, then
+           each column's tiles put back in order */
+        const __m256 a = _mm256_unpacklo_ps(v0, v1), b = _mm256_unpackhi_ps(v0, v1);
+        const __m256 c = _mm256_unpacklo_ps(v2, v3), d = _mm256_unpackhi_ps(v2, v3);
+        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        __m256 e[4] = {_mm256_shuffle_ps(a, c, 0x44), _mm256_shuffle_ps(a, c, 0xee), _mm256_shuffle_ps(b, d, 0x44),
+                       _mm256_shuffle_ps(b, d, 0xee)};
+        for (int j = 0; j < 4; j++) {
+            e[j] = _mm256_permutevar8x32_ps(e[j], order);
+            _mm256_maskstore_ps(dst + j * BLOCK, keep, e[j]);
+        }
+        e0 = e[0], e1 = e[1];
+    } else {
+        const __m256 v0 = LOAD(0), v1 = LOAD(8);
+        /* even and odd floats, in 64-bit pairs 0 2 1 3: put back in order */
+        e0 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xd8));
+        e1 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xdd)), 0xd8));
+        _mm256_maskstore_ps(dst, keep, e0);
+        _mm256_maskstore_ps(dst + BLOCK, keep, e1);
+    }
+#undef LOAD
+    const int64_t n0 = 8 * tile, n1 = n0 + 1;
+    const float next0 = n == 8 && n0 >= lo && n0 < hi ? row[n0] : 0.0f;
+    const float next1 = n == 8 && n1 >= lo && n1 < hi ? row[n1] : 0.0f;
+    const __m256i on = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
+    _mm256_maskstore_ps(dst + tile * BLOCK, keep,
+                        _mm256_blend_ps(_mm256_permutevar8x32_ps(e0, on), _mm256_set1_ps(next0), 0x80));
+    _mm256_maskstore_ps(dst + (tile + 1) * BLOCK, keep,
+                        _mm256_blend_ps(_mm256_permutevar8x32_ps(e1, on), _mm256_set1_ps(next1), 0x80));
+}
 #endif
 
 /* d[(i * span + j) * BLOCK + l] = the input at row i, column j of lane l's
    patch (span = tile + 2), zero outside the plane. Each input row a run
    covers is read 16 tiles at a time, in place (copying every row was 3.5%
    of VGG-16's run); every column j of the patches is then a constant-stride
-   slice of it, which vectorises. With AVX-512 the padding is masked off
-   the loads; otherwise rows at an edge are copied zero-padded into `row`.
+   slice of it, which vectorises. With AVX-512 and AVX2 the padding is
+   masked off the loads (columns16, columns8; AVX2's transform per channel
+   took twice as long with the compiler's loop); the portable code copies
+   rows at an edge zero-padded into `row`.
    On small images every run is at an edge: copying those (two memsets and
    a memcpy per row) was a third of the transform, 1145 against 700 ticks
    per channel of a 14x14 F(2x2) layer. Lanes past the runs are left as
@@ -206,7 +255,8 @@ ALWAYS_INLINE void gather_patches(const float *plane, int64_t height, int64_t wi
                                   int nruns, int tile, float *d)
 {
     const int span = tile + 2;
-    const bool vector = rx_gemm_select() == &rx_gemm_avx512;
+    const rx_gemm_isa *isa = rx_gemm_select();
+    const bool avx512 = isa == &rx_gemm_avx512, avx2 = isa == &rx_gemm_avx2;
     float row[4 * 16 + 2];
     for (int r = 0; r < nruns; r++) {
         const tile_run *u = &runs[r];
@@ -220,9 +270,14 @@ ALWAYS_INLINE void gather_patches(const float *plane, int64_t height, int64_t wi
                 const int64_t c0 = (int64_t)tile * t0, c1 = c0 + (int64_t)tile * n + 2;
                 float *dst = d + i * span * BLOCK + u->l0 + t0;
 #if defined(__x86_64__)
-                if (vector) { /* in place, the padding masked off: no copy */
+                if (avx512 || avx2) { /* in place, the padding masked off: no copy */
                     const int64_t a = inside ? lo - c0 : 0, b = inside ? hi - c0 : 0;
-                    columns16(plane + (inside ? y : 0) * width + u->x + c0, a, b, tile, n, dst);
+                    const float *at = plane + (inside ? y : 0) * width + u->x + c0;
+                    if (avx512) columns16(at, a, b, tile, n, dst);
+                    else {
+                        columns8(at, a, b, tile, n < 8 ? n : 8, dst);
+                        if (n > 8) columns8(at + 8 * tile, a - 8 * tile, b - 8 * tile, tile, n - 8, dst + 8);
+                    }
                     continue;
                 }
 #endif

@@ -255,8 +255,10 @@ ALWAYS_INLINE void gather_patches(const float *plane, int64_t height, int64_t wi
                                   int nruns, int tile, float *d)
 {
     const int span = tile + 2;
+#if defined(__x86_64__)
     const rx_gemm_isa *isa = rx_gemm_select();
     const bool avx512 = isa == &rx_gemm_avx512, avx2 = isa == &rx_gemm_avx2;
+#endif
     float row[4 * 16 + 2];
     for (int r = 0; r < nruns; r++) {
         const tile_run *u = &runs[r];

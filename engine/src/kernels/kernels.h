@@ -18,6 +18,18 @@ static inline uint16_t rx_lanes16(int64_t n)
     return n >= 16 ? (uint16_t)0xffff : n <= 0 ? (uint16_t)0 : (uint16_t)((1u << n) - 1);
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* The same for 8 lanes of AVX2, as an integer vector mask (maskload,
+   maskstore). */
+__attribute__((target("avx2"))) static inline __m256i rx_lanes8(int64_t n)
+{
+    static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(ones + 8 - (n < 0 ? 0 : n > 8 ? 8 : n)));
+}
+#endif
+
 typedef struct rx_conv_geometry {
     int64_t channels, height, width;    /* of one group's input */
     int64_t out_height, out_width;

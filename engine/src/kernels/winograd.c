@@ -195,15 +195,8 @@ static void columns16(const float *row, int64_t lo, int64_t hi, int tile, int n,
 __attribute__((target("avx2")))
 static void columns8(const float *row, int64_t lo, int64_t hi, int tile, int n, float *dst)
 {
-    /* [lo, hi) clamped to what the loads reach (at + lane < 34) */
-    const int l = (int)(lo < -1 ? -1 : lo > 64 ? 64 : lo), h = (int)(hi < -1 ? -1 : hi > 64 ? 64 : hi);
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), below = _mm256_set1_epi32(l - 1);
-    const __m256i end = _mm256_set1_epi32(h);
-    const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
-#define LOAD(at)                                                                                     \
-    _mm256_maskload_ps(row + (at), _mm256_and_si256(                                              \
-        _mm256_cmpgt_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(at)), below),                    \
-        _mm256_cmpgt_epi32(end, _mm256_add_epi32(lane, _mm256_set1_epi32(at)))))
+    const __m256i keep = rx_lanes8(n);
+#define LOAD(at) _mm256_maskload_ps(row + (at), _mm256_andnot_si256(rx_lanes8(lo - (at)), rx_lanes8(hi - (at))))
     __m256 e0, e1;
     if (tile == 4) {
         const __m256 v0 = LOAD(0), v1 = LOAD(8), v2 = LOAD(16), v3 = LOAD(24);

@@ -397,13 +397,6 @@ AVX512 static void relu_block_avx512(const float *x, float *y, const rx_block *k
    the CIFAR VGG's statistics no cheaper (1.013-1.016 -> 1.024-1.027). */
 #  define AVX2 __attribute__((target("avx2")))
 
-/* The first n of 8 lanes set (n clamped to 0..8), as an integer mask. */
-AVX2 static inline __m256i rx_lanes8(int64_t n)
-{
-    static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    return _mm256_loadu_si256((const __m256i *)(ones + 8 - (n < 0 ? 0 : n > 8 ? 8 : n)));
-}
-
 typedef struct relu_tally8 {
     __m256i nonzero, pos; /* lanes: nonzeros of the input, positives of the output */
     int64_t floats;       /* counted in them */

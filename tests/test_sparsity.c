@@ -690,6 +690,170 @@ Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
     cr_assert_eq(fused_count, vector_kernels() ? 21 : 0, "%d ReLUs fused", fused_count);
 }
 
+/* A ReLU in place whose output only a max pool after it reads runs in the
+   pool (rx_layer.relu_in) when the pool's 2x2 windows of stride 2 tile its
+   input: the pool reads max(x, 0), counting the zeros of the ReLU's output
+   and of the convolution's before it; the ReLU's output is never written,
+   so it cannot be read after the run. Random convolutions (direct, wide
+   when it takes the ReLU itself, Winograd F(2x2) with exact weights), odd
+   and even sides, other windows that do not tile (never taken), batches of
+   1-3 on 1-2 threads; last, a Winograd layer at batch 1400 (16 channels
+   each layer), past the session's one-pass counts (RX_RUN_COUNTS), where
+   it records two layers at a time.
+   Fused, observed (the ReLU on its own) and with the statistics off: the
+   pool's outputs are the reference's exactly, and the counts of all three
+   layers per channel. */
+Test(zeros, relu_taken_by_max_pool_counts_match_reference)
+{
+    rng r = {71};
+    int taken = 0, trials = 41;
+    for (int trial = 0; trial < trials; trial++) {
+        const bool big = trial == trials - 1, wino = big || trial % 3 == 2, even = big || trial % 4 != 3;
+        int cin = wino ? rng_int(&r, 16, 20) : rng_int(&r, 1, 6), cout = wino ? 16 : rng_int(&r, 1, 12);
+        int k = wino ? 3 : 2 * rng_int(&r, 0, 1) + 1, pad = k / 2, h = rng_int(&r, 3, 21), w = rng_int(&r, 3, 21);
+        if (even) h += h % 2, w += w % 2;
+        int batch = rng_int(&r, 1, 3), threads = 1 + trial % 2;
+        int pk = trial % 5 == 4 ? 3 : 2, ps = 2, ppad = trial % 7 == 6 ? 1 : 0;
+        if (big) cin = 16, cout = 16, h = w = 8, batch = 1400, threads = 2, pk = 2, ppad = 0;
+        const ref_window cwin = {k, k, 1, 1, pad, pad, pad, pad, 1, 1}, pwin = {pk, pk, ps, ps, ppad, ppad, ppad, ppad, 1, 1};
+        const int oh = h, ow = w; /* stride 1, padding k / 2 (k odd) */
+        const int ph = ref_out_size(oh, pk, ps, ppad, ppad, 1, 0), pw = ref_out_size(ow, pk, ps, ppad, ppad, 1, 0);
+        const bool tiles = pk == 2 && ppad == 0 && oh % 2 == 0 && ow % 2 == 0;
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,%d,%d]},"
+                 "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":%d,\"padding\":%d},"
+                 "{\"name\":\"r\",\"op\":\"relu\"},{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":%d,\"stride\":%d,"
+                 "\"padding\":%d}]}",
+                 cin, h, w, cout, k, pad, pk, ps, ppad);
+        const int64_t wn = (int64_t)cout * cin * k * k, in_n = (int64_t)cin * h * w, plane = (int64_t)oh * ow;
+        const int64_t out_n = cout * plane, pool_n = (int64_t)cout * ph * pw;
+        float *cw = small_ints(&r, wn, -1, 1), *cb = small_ints(&r, cout, -1, 0);
+        if (wino)
+            for (int64_t i = 0; i < wn; i++) cw[i] = i % 9 == 4 ? cw[i] : 0.0f;
+        ttensor t[2] = {{"c.weight", 4, {cout, cin, k, k}, cw}, {"c.bias", 1, {cout}, cb}};
+        rectify_error err;
+        if (wino) setenv("RECTIFY_WINOGRAD", "2", 1);
+        rectify_model *m = load_json(json, t, 2, &err);
+        unsetenv("RECTIFY_WINOGRAD");
+        cr_assert_not_null(m, "%s", err.message);
+        float *in = small_ints(&r, in_n * batch, -2, 2);
+        int64_t *want[3];
+        for (int l = 0; l < 3; l++) want[l] = calloc((size_t)cout, sizeof(int64_t));
+        float *relu = malloc((size_t)out_n * sizeof *relu), *want_out = malloc((size_t)(pool_n * batch) * sizeof *want_out);
+        double *y = malloc((size_t)out_n * sizeof *y), *py = malloc((size_t)pool_n * sizeof *py);
+        for (int b = 0; b < batch; b++) {
+            ref_conv(in + b * in_n, cin, h, w, cw, cb, cout, 1, cwin, y, oh, ow);
+            for (int64_t i = 0; i < out_n; i++) {
+                want[0][i / plane] += y[i] == 0, want[1][i / plane] += !(y[i] > 0);
+                relu[i] = y[i] > 0 ? (float)y[i] : 0.0f;
+            }
+            ref_maxpool(relu, cout, oh, ow, pwin, py, ph, pw);
+            for (int64_t i = 0; i < pool_n; i++) {
+                want[2][i / (ph * pw)] += py[i] == 0;
+                want_out[b * pool_n + i] = (float)py[i];
+            }
+        }
+        rectify_layer_info info;
+        cr_assert_eq(rectify_model_layer(m, 1, &info), RECTIFY_OK);
+        /* a wide convolution takes the ReLU first (fused_into 0) */
+        cr_assert(info.fused_into == 0 || info.fused_into == (tiles ? 2 : -1),
+                  "trial %d (%dx%d, pool %d pad %d): the ReLU fused into %d", trial, oh, ow, pk, ppad, info.fused_into);
+        const bool in_pool = info.fused_into == 2;
+        taken += in_pool;
+        for (int mode = 0; mode < 3; mode++) { /* as loaded, observed, statistics off */
+            const int observe = mode == 1;
+            rectify_session *ses;
+            rectify_session_options options = {.threads = threads, .batch = batch};
+            cr_assert_eq(rectify_session_create(m, &options, &ses, &err), RECTIFY_OK, "%s", err.message);
+            int observed = 0;
+            rectify_session_set_layer_times(ses, 1);
+            if (observe) rectify_session_set_observer(ses, observe_count, &observed);
+            if (mode == 2) rectify_session_set_statistics(ses, 0);
+            cr_assert_eq(rectify_session_run(ses, in, (size_t)(in_n * batch), &err), RECTIFY_OK, "%s", err.message);
+            rectify_tensor out;
+            cr_assert_eq(rectify_session_output(ses, 0, &out), RECTIFY_OK);
+            cr_assert_eq(out.elements, pool_n * batch, "trial %d: %lld outputs (%dx%d pooled %d pad %d: %dx%d)", trial,
+                         (long long)out.elements, oh, ow, pk, ppad, ph, pw);
+            for (int64_t i = 0; i < pool_n * batch; i++)
+                cr_assert(memcmp(&out.data[i], &want_out[i], sizeof(float)) == 0,
+                          "trial %d (%dx%dx%d -> %d, kernel %d%s, pool %d pad %d, batch %d, %d threads, mode %d): "
+                          "output %lld is %g, reference %g", trial, cin, h, w, cout, k, wino ? " Winograd" : "", pk,
+                          ppad, batch, threads, mode, (long long)i, out.data[i], want_out[i]);
+            if (mode == 0 && in_pool)
+                cr_assert_eq(rectify_session_layer_output(ses, 1, &out), RECTIFY_ERR_ARGUMENT,
+                             "trial %d: the ReLU's output was never written", trial);
+            for (int l = 0; l < 3 && mode < 2; l++) {
+                int64_t got[64], total = 0;
+                cr_assert_eq(rectify_session_channel_zeros(ses, l, got, 64), RECTIFY_OK);
+                for (int c = 0; c < cout; c++) {
+                    cr_assert_eq(got[c], want[l][c], "trial %d (%dx%dx%d -> %d, pool %d pad %d, batch %d, %d threads, "
+                                 "mode %d) layer %d channel %d: %lld zeros, reference %lld", trial, cin, h, w, cout, pk,
+                                 ppad, batch, threads, mode, l, c, (long long)got[c], (long long)want[l][c]);
+                    total += want[l][c];
+                }
+                rectify_layer_stats st;
+                cr_assert_eq(rectify_session_layer_stats(ses, l, &st), RECTIFY_OK);
+                cr_assert_eq(st.zeros, total);
+                cr_assert_eq(st.samples, batch);
+                cr_assert_eq(st.runs, 1, "trial %d layer %d: %lld runs", trial, l, (long long)st.runs);
+                if (l == 1)
+                    cr_assert(in_pool && !observe ? st.seconds == 0.0 : st.seconds >= 0.0,
+                              "trial %d: the ReLU took %g s", trial, st.seconds);
+            }
+            cr_assert_eq(observed, observe ? 3 : 0);
+            rectify_session_destroy(ses);
+        }
+        rectify_model_destroy(m);
+        for (int l = 0; l < 3; l++) free(want[l]);
+        free(cw), free(cb), free(in), free(relu), free(want_out), free(y), free(py);
+    }
+    /* 24 trials tile their pool (the big one among them); the vector
+       kernels' wide convolutions take 16 of their ReLUs first */
+    cr_assert_eq(taken, vector_kernels() ? 8 : 24, "%d of %d ReLUs taken by their pool", taken, trials);
+}
+
+/* The ReLU before a max pool that takes it makes NaN 0 and -0 +0 before
+   the maxima, as the two layers on their own do: a NaN beside positives
+   gives the largest positive, not 0 (ReLU of the NaN maximum). In place on
+   the model input; every ISA's kernel (RECTIFY_ISA runs this suite on
+   each), rows of 2 to 40 outputs (the vector kernel's masked tail). */
+Test(zeros, relu_taken_by_max_pool_makes_nan_zero_first)
+{
+    rng r = {5};
+    for (int ow = 1; ow <= 20; ow += 3) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[3,4,%d]},"
+                 "\"layers\":[{\"name\":\"r\",\"op\":\"relu\"},{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":2,"
+                 "\"stride\":2}]}", 2 * ow);
+        rectify_error err;
+        rectify_model *m = load_json(json, NULL, 0, &err);
+        cr_assert_not_null(m, "%s", err.message);
+        rectify_layer_info info;
+        cr_assert_eq(rectify_model_layer(m, 0, &info), RECTIFY_OK);
+        cr_assert_eq(info.fused_into, 1, "the ReLU on the input runs in the pool");
+        const int64_t n = 3 * 4 * 2 * ow;
+        float *in = malloc((size_t)n * sizeof *in), *relu = malloc((size_t)n * sizeof *relu);
+        for (int64_t i = 0; i < n; i++) {
+            const int pick = rng_int(&r, 0, 5);
+            in[i] = pick == 0 ? NAN : pick == 1 ? -0.0f : pick == 2 ? -INFINITY : (float)rng_int(&r, -3, 3);
+            relu[i] = in[i] > 0.0f ? in[i] : 0.0f;
+        }
+        int64_t count = 0;
+        float *got = run_model(m, in, 1, 1, &count);
+        cr_assert_not_null(got);
+        cr_assert_eq(count, 3 * 2 * ow);
+        double *want = malloc((size_t)count * sizeof *want);
+        ref_maxpool(relu, 3, 4, 2 * ow, (ref_window){2, 2, 2, 2, 0, 0, 0, 0, 1, 1}, want, 2, ow);
+        for (int64_t i = 0; i < count; i++)
+            cr_assert(memcmp(&got[i], &(float){(float)want[i]}, sizeof(float)) == 0, "%d outputs a row, %lld: %g, want %g",
+                      ow, (long long)i, got[i], want[i]);
+        free(in), free(relu), free(got), free(want);
+        rectify_model_destroy(m);
+    }
+}
+
 /* The session records a run's counts in three ways (session.c): all
    layers after the run; each layer once counted, two layers' counts at a
    time, when all of them would pass RX_RUN_COUNTS (here batch 600 of 112

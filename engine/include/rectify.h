@@ -231,20 +231,28 @@ typedef struct rectify_layer_info {
     int buffer;             /* index of the activation buffer it writes */
     int input_count;
     int inputs[RECTIFY_MAX_INPUTS]; /* layer indices; -1 is the model input */
-    int fused_into;         /* -1, or the layer whose kernel runs this one too:
-                               a ReLU, in place, right after a stride-1
-                               convolution with little work per output row
-                               (small images, few filters, such as LeNet-5's;
-                               not Winograd layers) run on its outputs while
-                               they are in cache, its zeros counted there. It
-                               then reports 0 seconds: its time is that
-                               layer's. Fixed when the model loads: with the
-                               vector kernels only (none with
-                               RECTIFY_ISA=generic or on a CPU without AVX2),
-                               never with RECTIFY_FUSE=0, -1 in a graph-only
-                               model. A session with an observer runs and
-                               times the ReLU on its own all the same (the
-                               observer sees the convolution's output). */
+    int fused_into;         /* -1, or the layer whose kernel runs this one too,
+                               its zeros counted there:
+                               - a ReLU, in place, right after a stride-1
+                                 convolution with little work per output row
+                                 (small images, few filters, such as LeNet-5's;
+                                 not Winograd layers), run on its outputs
+                                 while they are in cache (with the vector
+                                 kernels only: none with RECTIFY_ISA=generic
+                                 or on a CPU without AVX2);
+                               - else a ReLU, in place, whose output only the
+                                 next layer reads, a max pool with 2x2 windows
+                                 of stride 2 that tile its input (even sides,
+                                 no padding), such as the VGGs': the pool
+                                 reads max(x, 0) as it reads x, and the ReLU's
+                                 output is never written
+                                 (rectify_session_layer_output refuses it).
+                               The ReLU then reports 0 seconds: its time is
+                               that layer's. Fixed when the model loads; never
+                               with RECTIFY_FUSE=0, -1 in a graph-only model.
+                               A session with an observer runs and times the
+                               ReLU on its own all the same (the observer sees
+                               every layer's output). */
 } rectify_layer_info;
 
 /* Number of layers; layer i's facts (status ARGUMENT when i is out of range).
@@ -403,8 +411,10 @@ RECTIFY_API rectify_status rectify_session_output(const rectify_session *session
 
 /* The output of any layer after the last run, when it is still in memory:
    model outputs always are; other layers only while their buffer was not
-   reused (use the observer below to see every layer). ARGUMENT when the
-   index is out of range, the output was overwritten, or nothing ran yet. */
+   reused and their output was written (not a ReLU run inside the pool after
+   it: rectify_layer_info.fused_into). Use the observer below to see every
+   layer. ARGUMENT when the index is out of range, the output was
+   overwritten or never written, or nothing ran yet. */
 RECTIFY_API rectify_status rectify_session_layer_output(const rectify_session *session,
                                                         int layer, rectify_tensor *out);
 

@@ -58,6 +58,8 @@ typedef struct rx_layer {
     bool in_place;                  /* that buffer is its first input's */
     bool relu_fused;                /* the next layer is a ReLU, in place on this one's output, that this
                                        one's kernel applies (plan.c) */
+    bool relu_in;                   /* the layer before is a ReLU that this one's kernel runs on its input,
+                                       the ReLU's output never written (plan.c) */
     float *packed;                  /* weights repacked by op->prepare, or in a packed file */
     void *packed_block;             /* the allocation holding them (NULL: in the packed file) */
     float sparse_from;              /* dense: input sparsity from which zeros are skipped (> 1: never) */
@@ -214,8 +216,8 @@ rectify_status rx_bind_packed(rectify_model *m, const char *file, rectify_error 
 
 /* plan.c */
 rectify_status rx_plan(rectify_model *m, rectify_error *err);
-/* Marks the layers that run the ReLU after them (rx_layer.relu_fused),
-   once their kernels are chosen (after prepare or a packed file). */
+/* Marks the layers that run the ReLU after them (rx_layer.relu_fused)
+   or before them (rx_layer.relu_in), once their kernels are chosen (after prepare or a packed file). */
 void rx_plan_fusion(rectify_model *m);
 
 /* image.c needs nothing shared. */

@@ -680,7 +680,9 @@ rectify_status rectify_model_layer(const rectify_model *m, int i, rectify_layer_
     info->buffer = l->buffer;
     info->input_count = l->input_count;
     for (int e = 0; e < l->input_count; e++) info->inputs[e] = l->inputs[e];
-    info->fused_into = i > 0 && m->layers[i - 1].relu_fused ? i - 1 : -1;
+    info->fused_into = i > 0 && m->layers[i - 1].relu_fused         ? i - 1
+                       : i + 1 < m->layer_count && m->layers[i + 1].relu_in ? i + 1
+                                                                            : -1;
     return RECTIFY_OK;
 }
 

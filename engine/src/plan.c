@@ -77,14 +77,28 @@ rectify_status rx_plan(rectify_model *m, rectify_error *err)
     return RECTIFY_OK;
 }
 
+/* Whether only layer `by` reads layer i's output (not a model output). */
+static bool read_only_by(const rectify_model *m, int i, int by)
+{
+    for (int o = 0; o < m->output_count; o++)
+        if (m->outputs[o] == i) return false;
+    for (int j = i + 1; j < m->layer_count; j++)
+        for (int e = 0; e < m->layers[j].input_count; e++)
+            if (m->layers[j].inputs[e] == i && j != by) return false;
+    return true;
+}
+
 void rx_plan_fusion(rectify_model *m)
 {
     /* A ReLU right after a layer that can apply it (op->fuses_relu), in
        place on that layer's output (so nothing else reads the output before
        the ReLU), is fused into the layer: its kernel writes max(y, 0) while
        y is in registers or cache, and the ReLU's own pass over the tensor is
-       saved. RECTIFY_FUSE=0 (read at load) keeps every ReLU a pass of its
-       own. */
+       saved. Else, a ReLU in place whose output only the next layer reads,
+       when that layer can take it (op->takes_relu: the max pools), runs in
+       that layer's kernel on the values as it reads them: the ReLU's pass
+       is saved and its output never written (the buffer keeps its input).
+       RECTIFY_FUSE=0 (read at load) keeps every ReLU a pass of its own. */
     const char *env = getenv("RECTIFY_FUSE");
     const bool off = env && strcmp(env, "0") == 0;
     for (int i = 0; i + 1 < m->layer_count; i++) {
@@ -92,5 +106,12 @@ void rx_plan_fusion(rectify_model *m)
         const rx_layer *next = &m->layers[i + 1];
         l->relu_fused = !off && l->op->fuses_relu && l->op->fuses_relu(m, l) && next->op == &rx_op_relu &&
                         next->inputs[0] == i && next->in_place;
+    }
+    for (int i = 0; i + 1 < m->layer_count; i++) {
+        const rx_layer *relu = &m->layers[i];
+        rx_layer *next = &m->layers[i + 1];
+        next->relu_in = !off && relu->op == &rx_op_relu && relu->in_place && !(i > 0 && m->layers[i - 1].relu_fused) &&
+                        next->op->takes_relu && next->input_count == 1 && next->inputs[0] == i &&
+                        read_only_by(m, i, i + 1) && next->op->takes_relu(next, &relu->out);
     }
 }

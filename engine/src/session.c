@@ -399,16 +399,23 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
     for (int i = 0; i < m->layer_count; i++) {
         const rx_layer *l = &m->layers[i];
         int64_t *counts = run_counts(s, i);
-        /* A ReLU fused into this layer runs in its kernel; not with an
-           observer, which must see the layer's output before the ReLU. */
-        const bool fused = l->relu_fused && !each;
+        /* A ReLU fused into this layer runs in its kernel, and one that the
+           next layer takes in that layer's (on its input, counting both
+           sides: held stays for it); not with an observer, which must see
+           every layer's output. */
+        const bool fused = l->relu_fused && !each, relu_in = l->relu_in && !each;
+        if (!each && i + 1 < m->layer_count && m->layers[i + 1].relu_in) {
+            if (times) s->ticks[i] = 0; /* its time is the next layer's */
+            continue;
+        }
         const bool units = stats && counts_units(s, i, each);
         rx_exec e = {.model = m, .layer = l, .out = s->buffers[l->buffer], .batch = s->batch,
                      .threads = s->threads, .scratch = s->scratch,
                      .zeros = (l->op->counts_zeros || fused) && stats && !units ? counts : NULL,
                      .in_zeros = held >= 0 ? run_counts(s, held) : NULL,
-                     .relu = fused, .relu_zeros = fused && stats ? run_counts(s, i + 1) : NULL};
-        if (e.relu_zeros) { /* the kernel adds into them */
+                     .relu = fused, .relu_in = relu_in,
+                     .relu_zeros = !stats ? NULL : fused ? run_counts(s, i + 1) : relu_in ? run_counts(s, i - 1) : NULL};
+        if (fused && e.relu_zeros) { /* the kernel adds into them */
             const size_t bytes = (size_t)(s->batch * s->stats[i].channels) * sizeof *counts;
             memset(e.zeros, 0, bytes);
             memset(e.relu_zeros, 0, bytes);
@@ -422,13 +429,17 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
         if (stats) {
             const int counted = held; /* the layer this one counted as it read it */
             held = -1;
+            if (!at_end) { /* those this one counted first: two layers' counts at a time, and
+                              with a ReLU taken (relu_in) the layer before it has this one's */
+                if (counted >= 0) record(s, counted, run_counts(s, counted), NULL);
+                if (relu_in) record(s, i - 1, e.relu_zeros, NULL);
+            }
             if (units) record(s, i, NULL, e.out);
             else if (!l->op->counts_zeros && !fused) {
                 if (counted_by_next(s, i, each)) held = i;
                 else count_zeros(s, i, e.out, counts);
             }
             if (!at_end) {
-                if (counted >= 0) record(s, counted, run_counts(s, counted), NULL);
                 if (held != i && !units) record(s, i, counts, NULL);
                 if (fused) record(s, i + 1, e.relu_zeros, NULL);
             }
@@ -458,9 +469,11 @@ rectify_status rectify_session_run(rectify_session *s, const float *input, size_
     return RECTIFY_OK;
 }
 
-/* A layer's output is still intact when no later layer writes its buffer. */
+/* A layer's output is still intact when it was written (not a ReLU that
+   the next layer ran on its input) and no later layer writes its buffer. */
 static bool intact(const rectify_model *m, int layer)
 {
+    if (layer + 1 < m->layer_count && m->layers[layer + 1].relu_in) return false;
     for (int i = layer + 1; i < m->layer_count; i++)
         if (m->layers[i].buffer == m->layers[layer].buffer) return false;
     return true;

@@ -28,6 +28,19 @@ __attribute__((target("avx2"))) static inline __m256i rx_lanes8(int64_t n)
     static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
     return _mm256_loadu_si256((const __m256i *)(ones + 8 - (n < 0 ? 0 : n > 8 ? 8 : n)));
 }
+
+/* A ReLU's counts in int32 lanes, integer operations only (zeros.c,
+   maxpool.c): adds 1 to *pos in each lane where y = max(x, 0) is positive
+   (its bits are nonzero: y is +0 for every other x, NaN included) and to
+   *nonzero where x is not +0 or -0 (its bits shifted left by one are not
+   all zero). */
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+rx_relu_tally16(__m512 x, __m512 y, __m512i *pos, __m512i *nonzero)
+{
+    const __m512i one = _mm512_set1_epi32(1);
+    *pos = _mm512_add_epi32(*pos, _mm512_min_epu32(_mm512_castps_si512(y), one));
+    *nonzero = _mm512_add_epi32(*nonzero, _mm512_min_epu32(_mm512_slli_epi32(_mm512_castps_si512(x), 1), one));
+}
 #endif
 
 typedef struct rx_conv_geometry {

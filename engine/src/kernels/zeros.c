@@ -296,12 +296,6 @@ AVX512 static inline relu_tally relu_tally_sum(relu_tally t)
 /* Floats counted in lanes before they are summed. */
 #define RX_RELU_RUN ((int64_t)1 << 30)
 
-/* 1 in each lane whose bits are not all zero. */
-AVX512 static inline __attribute__((always_inline)) __m512i rx_nonzero32(__m512i bits)
-{
-    return _mm512_min_epu32(bits, _mm512_set1_epi32(1));
-}
-
 /* b = max(a, 0) over n floats, n at most RX_RELU_RUN (b may be a: each
    vector is read before it is written), counted into t in its lanes or,
    not `lanes`, with popcounts (a constant: the function is inlined). The
@@ -314,9 +308,7 @@ AVX512 static inline __attribute__((always_inline)) void relu_run(const float *a
     int64_t i = 0;
     if (lanes) {
         __m512i nonzero = t->lane_nonzero, pos = t->lane_pos; /* the stores may alias t: kept in locals */
-#define RX_RELU_LANES(v, y)                                                                          \
-    (pos = _mm512_add_epi32(pos, rx_nonzero32(_mm512_castps_si512(y))),                              \
-     nonzero = _mm512_add_epi32(nonzero, rx_nonzero32(_mm512_slli_epi32(_mm512_castps_si512(v), 1))))
+#define RX_RELU_LANES(v, y) rx_relu_tally16(v, y, &pos, &nonzero)
         for (; i + 16 <= n; i += 16) {
             const __m512 v = _mm512_loadu_ps(a + i), y = _mm512_max_ps(v, zero); /* NaN: the second, 0 */
             _mm512_storeu_ps(b + i, y);

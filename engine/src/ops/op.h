@@ -29,6 +29,12 @@ typedef struct rx_exec {
        zeroed by the session before the run. */
     bool relu;
     int64_t *relu_zeros;
+    /* A ReLU before this layer run on its input as it is read
+       (rx_layer.relu_in, no observer): the layer computes on max(x, 0)
+       instead of x, and, with the statistics on, writes relu_zeros: batch x
+       channels zeros of max(x, 0) (the ReLU's), and in_zeros, when not NULL,
+       those of x. */
+    bool relu_in;
 } rx_exec;
 
 typedef struct rx_op {
@@ -40,6 +46,10 @@ typedef struct rx_op {
     /* Whether the layer, prepared, runs a ReLU after it (rx_exec.relu);
        NULL: never. */
     bool (*fuses_relu)(const rectify_model *m, const rx_layer *l);
+    /* Whether the layer, reading input `in` (a ReLU's output), can run that
+       ReLU on it instead (rx_exec.relu_in): reading every input float once,
+       so that it counts them all; NULL: never. */
+    bool (*takes_relu)(const rx_layer *l, const rx_shape *in);
     /* Reads the op's fields into p (NULL: the op has none). */
     rectify_status (*parse)(rx_ctx *c, const cJSON *json, rx_params *p);
     /* Output shape, cost and weight tensors, given the input shapes. */

@@ -29,6 +29,12 @@ __attribute__((target("avx2"))) static inline __m256i rx_lanes8(int64_t n)
     return _mm256_loadu_si256((const __m256i *)(ones + 8 - (n < 0 ? 0 : n > 8 ? 8 : n)));
 }
 
+/* Floats ahead (8 KiB) that a pass over a convolution's output just
+   written prefetches (maxpool.c's ReLU, zeros.c's ReLU): the output
+   transform's scattered stores leave the lines slow to read, and the
+   passes' own work per vector kept too few loads in flight. */
+#define RX_AHEAD 2048
+
 /* A ReLU's counts in int32 lanes, integer operations only (zeros.c,
    maxpool.c): adds 1 to *pos in each lane where y = max(x, 0) is positive
    (its bits are nonzero: y is +0 for every other x, NaN included) and to

@@ -166,15 +166,16 @@ static void pool2x2_avx512(const float *x, int64_t wd, int64_t oh, int64_t ow, f
     }
 }
 
-/* Floats ahead of a row pair that pool2x2_relu_lanes prefetches (8 KiB;
-   into the next planes near a plane's end): its input was just written
-   by a convolution's scattered stores, and with each vector's ReLU and
-   counting too few of its loads were in flight. VGG-16's first four pools
-   with their ReLUs, one thread, statistics on: without it 0.72-0.74 /
-   0.64-0.66 / 0.27-0.31 / 0.18 ms, with it 0.41-0.43 / 0.17-0.18 /
+/* pool2x2_relu_lanes prefetches RX_AHEAD floats ahead of each row pair
+   (into the next planes near a plane's end) when the layer's input takes
+   RX_AHEAD_FROM floats or more. VGG-16's first four pools with their
+   ReLUs (12.8 to 1.6 MB), one thread, statistics on: without it 0.72-0.74
+   / 0.64-0.66 / 0.27-0.31 / 0.18 ms, with it 0.41-0.43 / 0.17-0.18 /
    0.082-0.085 / 0.055-0.059 (512 floats ahead: 0.47-0.50 / 0.22-0.23 /
-   0.11 / 0.06; 8192: 0.46-0.48 / 0.17-0.19 / 0.087 / 0.06). */
-#define RX_POOL_AHEAD 2048
+   0.11 / 0.06; 8192: 0.46-0.48 / 0.17-0.19 / 0.087 / 0.06); its last
+   (0.4 MB) 0.029-0.030 -> 0.020-0.021 ms. The CIFAR VGG's (128 to 32 KB,
+   in L2) took 2.7 / 2.4 / 2.6 us with it, 2.2-2.3 / 2.1 / 2.5 without. */
+#define RX_AHEAD_FROM (1 << 16)
 
 /* pool2x2_relu with AVX-512, counting in int32 lanes as zeros.c's ReLU
    does (rx_relu_tally16); `count` a constant. Lanes past a row's end load
@@ -190,7 +191,8 @@ static void pool2x2_avx512(const float *x, int64_t wd, int64_t oh, int64_t ow, f
    2.4-3.3 / 2.7-2.8 with the lanes; nor was one sum of both lanes' counts,
    packed into 16-bit halves (2.1 / 2.4 us against 2.0 / 2.4). */
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
-pool2x2_relu_lanes(const float *x, int64_t oh, int64_t ow, float *y, int64_t *zeros, int64_t *relu_zeros, bool count)
+pool2x2_relu_lanes(const float *x, int64_t oh, int64_t ow, float *y, int64_t *zeros, int64_t *relu_zeros, bool count,
+                   bool ahead)
 {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -200,7 +202,8 @@ pool2x2_relu_lanes(const float *x, int64_t oh, int64_t ow, float *y, int64_t *ze
     for (int64_t oy = 0; oy < oh; oy++) {
         const float *r0 = x + 2 * oy * wd, *r1 = r0 + wd;
         float *yr = y + oy * ow;
-        for (int64_t i = 0; i < 2 * wd; i += 16) _mm_prefetch((const char *)(r0 + RX_POOL_AHEAD + i), _MM_HINT_T0);
+        for (int64_t i = 0; ahead && i < 2 * wd; i += 16)
+            _mm_prefetch((const char *)(r0 + RX_AHEAD + i), _MM_HINT_T0);
         for (int64_t ox = 0; ox < ow; ox += 16) {
             const int64_t n = ow - ox < 16 ? ow - ox : 16;
             const __mmask16 lo = rx_lanes16(2 * n), hi = rx_lanes16(2 * n - 16);
@@ -231,10 +234,12 @@ pool2x2_relu_lanes(const float *x, int64_t oh, int64_t ow, float *y, int64_t *ze
 }
 
 __attribute__((target("avx512f")))
-static void pool2x2_relu_avx512(const float *x, int64_t oh, int64_t ow, float *y, int64_t *zeros, int64_t *relu_zeros)
+static void pool2x2_relu_avx512(const float *x, int64_t oh, int64_t ow, float *y, int64_t *zeros, int64_t *relu_zeros,
+                                bool ahead)
 {
-    if (relu_zeros) pool2x2_relu_lanes(x, oh, ow, y, zeros, relu_zeros, true);
-    else pool2x2_relu_lanes(x, oh, ow, y, NULL, NULL, false);
+    if (relu_zeros && ahead) pool2x2_relu_lanes(x, oh, ow, y, zeros, relu_zeros, true, true);
+    else if (relu_zeros) pool2x2_relu_lanes(x, oh, ow, y, zeros, relu_zeros, true, false);
+    else pool2x2_relu_lanes(x, oh, ow, y, NULL, NULL, false, ahead);
 }
 
 /* The outputs [ox0, ox1) of one row whose windows lie inside the row, for
@@ -289,7 +294,7 @@ static void run(const rx_exec *e)
     if (ox1 > ow) ox1 = ow;
     if (ox1 < ox0) ox1 = ox0;
 #ifdef RX_POOL_AVX512
-    const bool avx512 = rx_gemm_select() == &rx_gemm_avx512;
+    const bool avx512 = rx_gemm_select() == &rx_gemm_avx512, ahead = planes * h * wd >= RX_AHEAD_FROM;
 #endif
     RX_PARALLEL_FOR(planes * oh * ow > 16384 ? e->threads : 1, pl, planes, {
         const float *x = e->in[0] + pl * h * wd;
@@ -298,7 +303,7 @@ static void run(const rx_exec *e)
             int64_t *zeros = e->in_zeros ? e->in_zeros + pl : NULL, *relu_zeros = e->relu_zeros ? e->relu_zeros + pl : NULL;
 #ifdef RX_POOL_AVX512
             if (avx512) {
-                pool2x2_relu_avx512(x, oh, ow, y, zeros, relu_zeros);
+                pool2x2_relu_avx512(x, oh, ow, y, zeros, relu_zeros, ahead);
                 continue;
             }
 #endif

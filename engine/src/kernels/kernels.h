@@ -34,6 +34,12 @@ __attribute__((target("avx2"))) static inline __m256i rx_lanes8(int64_t n)
    transform's scattered stores leave the lines slow to read, and the
    passes' own work per vector kept too few loads in flight. */
 #define RX_AHEAD 2048
+/* Floats from which a pass prefetches: on smaller tensors, in L2, the
+   prefetches cost more than they save (prefetching, the CIFAR VGG's
+   ReLUs took 4.4-4.5 us in all instead of 2.9-3.1, its pools 7.7 instead
+   of 6.8; VGG-16's ReLU layers after its Winograd ones, one thread,
+   0.69-0.73 -> 0.63-0.64 ms). */
+#define RX_AHEAD_FROM (1 << 16)
 
 /* A ReLU's counts in int32 lanes, integer operations only (zeros.c,
    maxpool.c): adds 1 to *pos in each lane where y = max(x, 0) is positive

@@ -302,7 +302,7 @@ AVX512 static inline relu_tally relu_tally_sum(relu_tally t)
    last vector masked: a masked store costs more than a plain one on Zen.
    Its lanes past n load as +0: neither positive nor nonzero. */
 AVX512 static inline __attribute__((always_inline)) void relu_run(const float *a, float *b, int64_t n, relu_tally *t,
-                                                                  bool lanes)
+                                                                  bool lanes, bool ahead)
 {
     const __m512 zero = _mm512_setzero_ps();
     int64_t i = 0;
@@ -310,6 +310,7 @@ AVX512 static inline __attribute__((always_inline)) void relu_run(const float *a
         __m512i nonzero = t->lane_nonzero, pos = t->lane_pos; /* the stores may alias t: kept in locals */
 #define RX_RELU_LANES(v, y) rx_relu_tally16(v, y, &pos, &nonzero)
         for (; i + 16 <= n; i += 16) {
+            if (ahead) _mm_prefetch((const char *)(a + i + RX_AHEAD), _MM_HINT_T0);
             const __m512 v = _mm512_loadu_ps(a + i), y = _mm512_max_ps(v, zero); /* NaN: the second, 0 */
             _mm512_storeu_ps(b + i, y);
             RX_RELU_LANES(v, y);
@@ -349,14 +350,18 @@ AVX512 static void relu_count_avx512(const float *x, float *y, int64_t planes, i
         relu_short_planes(x, y, planes, plane, zeros, in_zeros);
         return;
     }
+    const bool ahead = planes * plane >= RX_AHEAD_FROM;
     for (int64_t p = 0; p < planes; p++) {
         relu_tally t = relu_tally_zero();
         if (plane < RX_LANES_PLANE) {
-            relu_run(x + p * plane, y + p * plane, plane, &t, false);
+            relu_run(x + p * plane, y + p * plane, plane, &t, false, false);
         } else {
-            for (int64_t i = 0; i < plane; i += RX_RELU_RUN)
-                t = relu_tally_sum((relu_run(x + p * plane + i, y + p * plane + i,
-                                             plane - i < RX_RELU_RUN ? plane - i : RX_RELU_RUN, &t, true), t));
+            for (int64_t i = 0; i < plane; i += RX_RELU_RUN) {
+                const int64_t n = plane - i < RX_RELU_RUN ? plane - i : RX_RELU_RUN;
+                if (ahead) relu_run(x + p * plane + i, y + p * plane + i, n, &t, true, true);
+                else relu_run(x + p * plane + i, y + p * plane + i, n, &t, true, false);
+                t = relu_tally_sum(t);
+            }
         }
         zeros[p] = plane - t.pos;
         if (in_zeros) in_zeros[p] = t.eq;
@@ -368,7 +373,8 @@ AVX512 static void relu_block_avx512(const float *x, float *y, const rx_block *k
 {
     for (int64_t p = 0; p < k->planes; p++) { /* a task's block: RX_WIDE_MAX floats at most (conv.c) */
         relu_tally t = relu_tally_zero();
-        for (int64_t r = 0; r < k->rows; r++) relu_run(x + p * k->xp + r * k->xr, y + p * k->yp + r * k->yr, k->n, &t, true);
+        for (int64_t r = 0; r < k->rows; r++)
+            relu_run(x + p * k->xp + r * k->xr, y + p * k->yp + r * k->yr, k->n, &t, true, false);
         if (!zeros) continue; /* statistics off: the lanes' counts are dropped (the
                                  portable loop, which LeNet-5 ran then, was 1.5% slower) */
         t = relu_tally_sum(t);

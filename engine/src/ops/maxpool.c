@@ -175,7 +175,6 @@ static void pool2x2_avx512(const float *x, int64_t wd, int64_t oh, int64_t ow, f
    0.11 / 0.06; 8192: 0.46-0.48 / 0.17-0.19 / 0.087 / 0.06); its last
    (0.4 MB) 0.029-0.030 -> 0.020-0.021 ms. The CIFAR VGG's (128 to 32 KB,
    in L2) took 2.7 / 2.4 / 2.6 us with it, 2.2-2.3 / 2.1 / 2.5 without. */
-#define RX_AHEAD_FROM (1 << 16)
 
 /* pool2x2_relu with AVX-512, counting in int32 lanes as zeros.c's ReLU
    does (rx_relu_tally16); `count` a constant. Lanes past a row's end load

@@ -46,7 +46,8 @@
  * "gflops" (2 x MACs / median), "weight_bytes", "peak_rss_bytes" (the
  * process's peak resident memory up to the end of timing: VmHWM, see
  * vm_hwm_bytes), "ru_maxrss_bytes" (getrusage), "layers": [{"index", "name",
- * "op", "macs", "params", "median_ms", "min_ms", "zeros", "elements"}], "layer_sum_ms",
+ * "op", "fused_into" (the layer whose kernel runs it, or null), "macs", "params", "median_ms",
+ * "min_ms", "zeros", "elements"}], "layer_sum_ms",
  * with --stats-cost "stats_cost": {"pairs", "median_on_ms", "median_off_ms",
  * "ratio" (median on / median off), "median_pair_ratio"}; with --speedup
  * "speedup": {"pairs", "threads", "median_one_ms", "median_many_ms", "ratio"
@@ -320,6 +321,9 @@ int main(int argc, char **argv)
         json_string(stdout, info[l].name);
         printf(", \"op\": ");
         json_string(stdout, info[l].op);
+        printf(", \"fused_into\": ");
+        if (info[l].fused_into >= 0) json_string(stdout, info[info[l].fused_into].name);
+        else printf("null");
         rectify_layer_stats st; /* the last run's zeros: the same input every run */
         rectify_session_layer_stats(session, l, &st);
         printf(", \"macs\": %lld, \"params\": %lld, \"median_ms\": %.4f, \"min_ms\": %.4f, \"zeros\": %lld, "

@@ -392,6 +392,8 @@ def layer_table(results, machine, net="vgg16"):
                 else:
                     pct = f"{100 * gf / m['peak_gflops']:.0f}%" if m.get("peak_gflops") else "-"
                 row += [fmt_ms(ms), f"{gf:.1f}", pct]
+            elif e["layers"][i].get("fused_into"):  # its time is that layer's
+                row += ["in " + e["layers"][i]["fused_into"], "", ""]
             else:
                 row += [fmt_ms(ms), "", ""]
         rows.append(row)

@@ -696,8 +696,9 @@ Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
    and of the convolution's before it; the ReLU's output is never written,
    so it cannot be read after the run. Random convolutions (direct, wide
    when it takes the ReLU itself, Winograd F(2x2) with exact weights), odd
-   and even sides, other windows that do not tile (never taken), batches of
-   1-3 on 1-2 threads; last, a Winograd layer at batch 1400 (16 channels
+   and even sides (pool rows of 1 to 36 outputs: whole vectors and a masked
+   tail), other windows that do not tile (never taken), batches of 1-3 on
+   1-2 threads; last, a Winograd layer at batch 1400 (16 channels
    each layer), past the session's one-pass counts (RX_RUN_COUNTS), where
    it records two layers at a time.
    Fused, observed (the ReLU on its own) and with the statistics off: the
@@ -710,7 +711,7 @@ Test(zeros, relu_taken_by_max_pool_counts_match_reference)
     for (int trial = 0; trial < trials; trial++) {
         const bool big = trial == trials - 1, wino = big || trial % 3 == 2, even = big || trial % 4 != 3;
         int cin = wino ? rng_int(&r, 16, 20) : rng_int(&r, 1, 6), cout = wino ? 16 : rng_int(&r, 1, 12);
-        int k = wino ? 3 : 2 * rng_int(&r, 0, 1) + 1, pad = k / 2, h = rng_int(&r, 3, 21), w = rng_int(&r, 3, 21);
+        int k = wino ? 3 : 2 * rng_int(&r, 0, 1) + 1, pad = k / 2, h = rng_int(&r, 3, 21), w = rng_int(&r, 3, 72);
         if (even) h += h % 2, w += w % 2;
         int batch = rng_int(&r, 1, 3), threads = 1 + trial % 2;
         int pk = trial % 5 == 4 ? 3 : 2, ps = 2, ppad = trial % 7 == 6 ? 1 : 0;
@@ -809,47 +810,90 @@ Test(zeros, relu_taken_by_max_pool_counts_match_reference)
         free(cw), free(cb), free(in), free(relu), free(want_out), free(y), free(py);
     }
     /* 24 trials tile their pool (the big one among them); the vector
-       kernels' wide convolutions take 16 of their ReLUs first */
-    cr_assert_eq(taken, vector_kernels() ? 8 : 24, "%d of %d ReLUs taken by their pool", taken, trials);
+       kernels' wide convolutions take 15 of their ReLUs first */
+    cr_assert_eq(taken, vector_kernels() ? 9 : 24, "%d of %d ReLUs taken by their pool", taken, trials);
 }
 
 /* The ReLU before a max pool that takes it makes NaN 0 and -0 +0 before
    the maxima, as the two layers on their own do: a NaN beside positives
    gives the largest positive, not 0 (ReLU of the NaN maximum). In place on
    the model input; every ISA's kernel (RECTIFY_ISA runs this suite on
-   each), rows of 2 to 40 outputs (the vector kernel's masked tail). */
+   each), rows of 1 to 19 outputs (the vector kernel's masked tail), and a
+   pool of one output per channel (counted by the session per unit): the
+   outputs bit for bit, and the ReLU's and the pool's zeros per channel.
+   The graph rules: not taken when the ReLU's output is a model output or
+   another layer reads it, nor with RECTIFY_FUSE=0. */
+static const char *const relu_pool_json =
+    "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[3,%d,%d]},"
+    "\"layers\":[{\"name\":\"r\",\"op\":\"relu\"},{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":2,\"stride\":2}%s]%s}";
+
 Test(zeros, relu_taken_by_max_pool_makes_nan_zero_first)
 {
     rng r = {5};
-    for (int ow = 1; ow <= 20; ow += 3) {
+    for (int trial = 0; trial < 8; trial++) {
+        const int h = trial == 7 ? 2 : 4, ow = trial == 7 ? 1 : 1 + 3 * trial, w = 2 * ow, oh = h / 2;
         char json[512];
-        snprintf(json, sizeof json,
-                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[3,4,%d]},"
-                 "\"layers\":[{\"name\":\"r\",\"op\":\"relu\"},{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":2,"
-                 "\"stride\":2}]}", 2 * ow);
+        snprintf(json, sizeof json, relu_pool_json, h, w, "", "");
         rectify_error err;
         rectify_model *m = load_json(json, NULL, 0, &err);
         cr_assert_not_null(m, "%s", err.message);
         rectify_layer_info info;
         cr_assert_eq(rectify_model_layer(m, 0, &info), RECTIFY_OK);
         cr_assert_eq(info.fused_into, 1, "the ReLU on the input runs in the pool");
-        const int64_t n = 3 * 4 * 2 * ow;
+        const int64_t n = 3 * h * w, plane = h * w, out_n = 3 * oh * ow;
         float *in = malloc((size_t)n * sizeof *in), *relu = malloc((size_t)n * sizeof *relu);
+        int64_t want_relu[3] = {0}, want_pool[3] = {0};
         for (int64_t i = 0; i < n; i++) {
-            const int pick = rng_int(&r, 0, 5);
-            in[i] = pick == 0 ? NAN : pick == 1 ? -0.0f : pick == 2 ? -INFINITY : (float)rng_int(&r, -3, 3);
+            const int pick = rng_int(&r, 0, 6);
+            in[i] = pick == 0 ? NAN : pick == 1 ? -0.0f : pick == 2 ? -INFINITY : pick == 3 ? INFINITY
+                                                                                 : (float)rng_int(&r, -3, 3);
             relu[i] = in[i] > 0.0f ? in[i] : 0.0f;
+            want_relu[i / plane] += relu[i] == 0.0f;
         }
-        int64_t count = 0;
-        float *got = run_model(m, in, 1, 1, &count);
-        cr_assert_not_null(got);
-        cr_assert_eq(count, 3 * 2 * ow);
-        double *want = malloc((size_t)count * sizeof *want);
-        ref_maxpool(relu, 3, 4, 2 * ow, (ref_window){2, 2, 2, 2, 0, 0, 0, 0, 1, 1}, want, 2, ow);
-        for (int64_t i = 0; i < count; i++)
-            cr_assert(memcmp(&got[i], &(float){(float)want[i]}, sizeof(float)) == 0, "%d outputs a row, %lld: %g, want %g",
-                      ow, (long long)i, got[i], want[i]);
-        free(in), free(relu), free(got), free(want);
+        double *want = malloc((size_t)out_n * sizeof *want);
+        ref_maxpool(relu, 3, h, w, (ref_window){2, 2, 2, 2, 0, 0, 0, 0, 1, 1}, want, oh, ow);
+        for (int64_t i = 0; i < out_n; i++) want_pool[i / (oh * ow)] += want[i] == 0.0;
+        rectify_session_options options = {.threads = 1, .batch = 1};
+        rectify_session *ses;
+        cr_assert_eq(rectify_session_create(m, &options, &ses, &err), RECTIFY_OK, "%s", err.message);
+        cr_assert_eq(rectify_session_run(ses, in, (size_t)n, &err), RECTIFY_OK, "%s", err.message);
+        rectify_tensor out;
+        cr_assert_eq(rectify_session_output(ses, 0, &out), RECTIFY_OK);
+        cr_assert_eq(out.elements, out_n);
+        for (int64_t i = 0; i < out_n; i++)
+            cr_assert(memcmp(&out.data[i], &(float){(float)want[i]}, sizeof(float)) == 0,
+                      "%dx%d input, output %lld: %g, want %g", h, w, (long long)i, out.data[i], want[i]);
+        int64_t got[2][3];
+        cr_assert_eq(rectify_session_channel_zeros(ses, 0, got[0], 3), RECTIFY_OK);
+        cr_assert_eq(rectify_session_channel_zeros(ses, 1, got[1], 3), RECTIFY_OK);
+        for (int c = 0; c < 3; c++) {
+            cr_assert_eq(got[0][c], want_relu[c], "%dx%d, channel %d: the ReLU's zeros %lld, want %lld", h, w, c,
+                         (long long)got[0][c], (long long)want_relu[c]);
+            cr_assert_eq(got[1][c], want_pool[c], "%dx%d, channel %d: the pool's zeros %lld, want %lld", h, w, c,
+                         (long long)got[1][c], (long long)want_pool[c]);
+        }
+        rectify_session_destroy(ses);
+        free(in), free(relu), free(want);
+        rectify_model_destroy(m);
+    }
+    /* not taken: the ReLU's output a model output, read by another layer,
+       or RECTIFY_FUSE=0 */
+    const char *const cases[][2] = {
+        {"", ",\"outputs\":[\"p\",\"r\"]"},
+        {",{\"name\":\"s\",\"op\":\"add\",\"inputs\":[\"r\",\"r\"]}", ",\"outputs\":[\"p\",\"s\"]"},
+        {"", ""},
+    };
+    for (int k = 0; k < 3; k++) {
+        char json[512];
+        snprintf(json, sizeof json, relu_pool_json, 4, 4, cases[k][0], cases[k][1]);
+        if (k == 2) setenv("RECTIFY_FUSE", "0", 1);
+        rectify_error err;
+        rectify_model *m = load_json(json, NULL, 0, &err);
+        unsetenv("RECTIFY_FUSE");
+        cr_assert_not_null(m, "case %d: %s", k, err.message);
+        rectify_layer_info info;
+        cr_assert_eq(rectify_model_layer(m, 0, &info), RECTIFY_OK);
+        cr_assert_eq(info.fused_into, -1, "case %d: the ReLU runs in layer %d", k, info.fused_into);
         rectify_model_destroy(m);
     }
 }

@@ -411,10 +411,11 @@ RECTIFY_API rectify_status rectify_session_output(const rectify_session *session
 
 /* The output of any layer after the last run, when it is still in memory:
    model outputs always are; other layers only while their buffer was not
-   reused and their output was written (not a ReLU run inside the pool after
-   it: rectify_layer_info.fused_into). Use the observer below to see every
-   layer. ARGUMENT when the index is out of range, the output was
-   overwritten or never written, or nothing ran yet. */
+   reused, and not a ReLU that the max pool after it runs
+   (rectify_layer_info.fused_into: its output is never written; refused even
+   after a run with an observer, where it did run on its own). Use the
+   observer below to see every layer. ARGUMENT when the index is out of
+   range, the output was overwritten or is not kept, or nothing ran yet. */
 RECTIFY_API rectify_status rectify_session_layer_output(const rectify_session *session,
                                                         int layer, rectify_tensor *out);
 

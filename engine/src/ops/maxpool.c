@@ -113,9 +113,12 @@ static void pool2x2_relu(const float *x, int64_t oh, int64_t ow, float *y, int64
         for (int64_t ox = 0; ox < ow; ox++)
             yr[ox] = max2(max2(relu(r0[2 * ox]), relu(r0[2 * ox + 1])), max2(relu(r1[2 * ox]), relu(r1[2 * ox + 1])));
         if (!relu_zeros) continue;
-        int32_t e = 0, p = 0; /* a row pair: 2 x 2ow floats */
-        for (int64_t i = 0; i < 2 * wd; i++) e += r0[i] == 0.0f, p += r0[i] > 0.0f;
-        eq += e, pos += p;
+        for (int64_t i0 = 0; i0 < 2 * wd; i0 += 1 << 30) { /* a row pair: 2 x 2ow floats */
+            const int64_t end = 2 * wd - i0 < (1 << 30) ? 2 * wd : i0 + (1 << 30);
+            int32_t e = 0, p = 0;
+            for (int64_t i = i0; i < end; i++) e += r0[i] == 0.0f, p += r0[i] > 0.0f;
+            eq += e, pos += p;
+        }
     }
     if (relu_zeros) *relu_zeros = 4 * oh * ow - pos;
     if (zeros) *zeros = eq;
@@ -189,6 +192,7 @@ static void pool2x2_avx512(const float *x, int64_t wd, int64_t oh, int64_t ow, f
    and 128 of 8x8 took 2.7-3.0 / 2.7-2.8 / 3.1-4.2 us against 2.6-2.7 /
    2.4-3.3 / 2.7-2.8 with the lanes; nor was one sum of both lanes' counts,
    packed into 16-bit halves (2.1 / 2.4 us against 2.0 / 2.4). */
+#define RX_LANES_MAX ((int64_t)1 << 30) /* floats a plane's lane counts can take (int32 sums) */
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
 pool2x2_relu_lanes(const float *x, int64_t oh, int64_t ow, float *y, int64_t *zeros, int64_t *relu_zeros, bool count,
                    bool ahead)
@@ -301,7 +305,7 @@ static void run(const rx_exec *e)
         if (e->relu_in) { /* takes_relu: 2x2 windows tiling the plane */
             int64_t *zeros = e->in_zeros ? e->in_zeros + pl : NULL, *relu_zeros = e->relu_zeros ? e->relu_zeros + pl : NULL;
 #ifdef RX_POOL_AVX512
-            if (avx512) {
+            if (avx512 && 4 * oh * ow <= RX_LANES_MAX) {
                 pool2x2_relu_avx512(x, oh, ow, y, zeros, relu_zeros, ahead);
                 continue;
             }

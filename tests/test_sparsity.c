@@ -574,6 +574,23 @@ static int observe_count(void *user, int layer, const rectify_tensor *out)
     return 0;
 }
 
+/* A session of m run once on in (n floats) with its layer times on, in one
+   of three modes: 0 as loaded, 1 observed (counting the layers seen into
+   *observed), 2 statistics off. */
+static rectify_session *run_in_mode(const rectify_model *m, int threads, int batch, int mode, int *observed,
+                                    const float *in, int64_t n)
+{
+    rectify_session *ses;
+    rectify_error err;
+    rectify_session_options options = {.threads = threads, .batch = batch};
+    cr_assert_eq(rectify_session_create(m, &options, &ses, &err), RECTIFY_OK, "%s", err.message);
+    rectify_session_set_layer_times(ses, 1);
+    if (mode == 1) rectify_session_set_observer(ses, observe_count, observed);
+    if (mode == 2) rectify_session_set_statistics(ses, 0);
+    cr_assert_eq(rectify_session_run(ses, in, (size_t)n, &err), RECTIFY_OK, "%s", err.message);
+    return ses;
+}
+
 Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
 {
     rng r = {53};
@@ -642,14 +659,8 @@ Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
         fused_count += fused;
         for (int mode = 0; mode < 3; mode++) { /* fused, observed, statistics off */
             const int observe = mode == 1;
-            rectify_session *ses;
-            rectify_session_options options = {.threads = threads, .batch = batch};
-            cr_assert_eq(rectify_session_create(m, &options, &ses, &err), RECTIFY_OK, "%s", err.message);
             int observed = 0;
-            rectify_session_set_layer_times(ses, 1);
-            if (observe) rectify_session_set_observer(ses, observe_count, &observed);
-            if (mode == 2) rectify_session_set_statistics(ses, 0);
-            cr_assert_eq(rectify_session_run(ses, in, (size_t)(in_n * batch), &err), RECTIFY_OK, "%s", err.message);
+            rectify_session *ses = run_in_mode(m, threads, batch, mode, &observed, in, in_n * batch);
             rectify_tensor out;
             cr_assert_eq(rectify_session_output(ses, 0, &out), RECTIFY_OK);
             cr_assert_eq(out.elements, out_n * batch);
@@ -764,14 +775,8 @@ Test(zeros, relu_taken_by_max_pool_counts_match_reference)
         taken += in_pool;
         for (int mode = 0; mode < 3; mode++) { /* as loaded, observed, statistics off */
             const int observe = mode == 1;
-            rectify_session *ses;
-            rectify_session_options options = {.threads = threads, .batch = batch};
-            cr_assert_eq(rectify_session_create(m, &options, &ses, &err), RECTIFY_OK, "%s", err.message);
             int observed = 0;
-            rectify_session_set_layer_times(ses, 1);
-            if (observe) rectify_session_set_observer(ses, observe_count, &observed);
-            if (mode == 2) rectify_session_set_statistics(ses, 0);
-            cr_assert_eq(rectify_session_run(ses, in, (size_t)(in_n * batch), &err), RECTIFY_OK, "%s", err.message);
+            rectify_session *ses = run_in_mode(m, threads, batch, mode, &observed, in, in_n * batch);
             rectify_tensor out;
             cr_assert_eq(rectify_session_output(ses, 0, &out), RECTIFY_OK);
             cr_assert_eq(out.elements, pool_n * batch, "trial %d: %lld outputs (%dx%d pooled %d pad %d: %dx%d)", trial,

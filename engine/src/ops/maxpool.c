@@ -169,20 +169,19 @@ static void pool2x2_avx512(const float *x, int64_t wd, int64_t oh, int64_t ow, f
     }
 }
 
-/* pool2x2_relu_lanes prefetches RX_AHEAD floats ahead of each row pair
-   (into the next planes near a plane's end) when the layer's input takes
-   RX_AHEAD_FROM floats or more. VGG-16's first four pools with their
+/* pool2x2_relu with AVX-512. It prefetches RX_AHEAD floats ahead of each
+   row pair (into the next planes near a plane's end) when the layer's
+   input takes RX_AHEAD_FROM floats or more. VGG-16's first four pools with their
    ReLUs (12.8 to 1.6 MB), one thread, statistics on: without it 0.72-0.74
    / 0.64-0.66 / 0.27-0.31 / 0.18 ms, with it 0.41-0.43 / 0.17-0.18 /
    0.082-0.085 / 0.055-0.059 (512 floats ahead: 0.47-0.50 / 0.22-0.23 /
    0.11 / 0.06; 8192: 0.46-0.48 / 0.17-0.19 / 0.087 / 0.06); its last
    (0.4 MB) 0.029-0.030 -> 0.020-0.021 ms. The CIFAR VGG's (128 to 32 KB,
-   in L2) took 2.7 / 2.4 / 2.6 us with it, 2.2-2.3 / 2.1 / 2.5 without. */
-
-/* pool2x2_relu with AVX-512, counting in int32 lanes as zeros.c's ReLU
-   does (rx_relu_tally16); `count` a constant. Lanes past a row's end load
-   as +0: neither positive nor nonzero, so the counts are the plane's
-   floats less the lanes' sums; the vectors loaded empty (8 outputs or
+   in L2) took 2.7 / 2.4 / 2.6 us with it, 2.2-2.3 / 2.1 / 2.5 without.
+   It counts in int32 lanes as zeros.c's ReLU does (rx_relu_tally16);
+   `count` and `ahead` are constants. Lanes past a row's end load as +0:
+   neither positive nor nonzero, so the counts are the plane's floats
+   less the lanes' sums; the vectors loaded empty (8 outputs or
    fewer left in the row) are not counted: with them the CIFAR VGG's pools
    of 16- and 8-float rows took 2.29 and 2.64 us with their ReLUs, 2.05 and
    2.26 without (one thread; 1.72 and 1.88 with the statistics off; a

@@ -496,6 +496,56 @@ Test(ops, dense_matches_reference_at_every_sparsity)
     }
 }
 
+/* The gather of a dense layer's non-zeros (sixteen inputs a vector with
+   AVX-512, one at a time elsewhere) on inputs that hold one non-zero, at
+   every place of a vector and of a partial last one: the output is the
+   bias plus that one column times the value, so a wrong index or a value
+   taken from the wrong lane shows. Every other input is +0.0 or -0.0 (a
+   zero either way); a NaN is a non-zero and makes every output NaN. */
+Test(ops, dense_gathers_each_nonzero_at_its_place)
+{
+    rng r = {11};
+    static const int sizes[] = {1, 15, 16, 17, 40, 1000};
+    const int units = 20;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        const int n = sizes[i];
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"format\":\"rectify\",\"version\":1,\"name\":\"t\",\"input\":{\"shape\":[%d,1,1]},"
+                 "\"layers\":[{\"name\":\"f\",\"op\":\"flatten\"},{\"name\":\"d\",\"op\":\"dense\","
+                 "\"units\":%d,\"bias\":true}]}", n, units);
+        float *weight = random_floats(&r, (int64_t)units * n, -1, 1), *b = random_floats(&r, units, -1, 1);
+        ttensor t[2] = {{"d.weight", 2, {units, n}, weight}, {"d.bias", 1, {units}, b}};
+        rectify_error err;
+        rectify_model *m = load_json(json, t, 2, &err);
+        cr_assert_not_null(m, "%s", err.message);
+        float *x = malloc((size_t)n * sizeof *x);
+        for (int at = 0; at < n; at += n > 40 ? 37 : 1)
+            for (int nan = 0; nan <= 1; nan++) {
+                for (int k = 0; k < n; k++) x[k] = k % 3 ? -0.0f : 0.0f;
+                const float v = nan ? NAN : rng_float(&r, 0.5f, 2);
+                x[at] = v;
+                for (int threads = 1; threads <= 2; threads++) {
+                    int64_t count;
+                    float *y = run_model(m, x, 1, threads, &count);
+                    cr_assert(y && count == units);
+                    for (int u = 0; u < units; u++) {
+                        const double want = (double)b[u] + (double)weight[(size_t)u * n + at] * v;
+                        if (nan)
+                            cr_assert(isnan(y[u]), "n %d, NaN at %d: output %d is %g", n, at, u, y[u]);
+                        else
+                            cr_assert(fabs(y[u] - want) <= 1e-6 * (1 + fabs(want)),
+                                      "n %d, %g at %d, %d threads: output %d is %.9g, want %.9g", n, v, at,
+                                      threads, u, y[u], want);
+                    }
+                    free(y);
+                }
+            }
+        free(x), free(weight), free(b);
+        rectify_model_destroy(m);
+    }
+}
+
 /* 3x3 stride-1 layers with 16 channels or more run as Winograd F(4x4, 3x3)
    or F(2x2, 3x3) (RECTIFY_WINOGRAD forces one): the error of each against
    the exact reference is bounded here. */

@@ -592,9 +592,16 @@ def main():
                         # with at least SPEEDUP_PAIRS pairs: the time budget
                         # alone gave VGG-16 9 pairs, whose median moved by
                         # 0.1x from one harness run to the next
+                        # Its threads bound to the CPUs (OpenMP's places),
+                        # as the one-thread processes are pinned: unbound,
+                        # the one-thread half wandered between the vCPUs
+                        # and took 80-92 ms on VGG-16 where bound it took
+                        # 79-81 (the two-thread half the same either way),
+                        # which made the speed-up look up to 0.2x better.
                         cmd = [bench, folder, "--weights", pfile, "--threads", str(T), "--input", inp,
                                "--warmup", "2", "--speedup", "--repeats", str(max(repeats, SPEEDUP_PAIRS))] + budget[2:]
-                        udoc, uinfo = run_json(cmd, "rectify speed-up", quiet_wait=qw)
+                        bind = None if args.no_pin else dict(os.environ, OMP_PROC_BIND="true", OMP_PLACES="cores")
+                        udoc, uinfo = run_json(cmd, "rectify speed-up", env=bind, quiet_wait=qw)
                         e["speedup"] = dict((udoc or {}).get("speedup") or {}, **uinfo)
                     if args.stats_cost:
                         # at least STATS_COST_PAIRS pairs, as for the

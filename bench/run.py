@@ -594,10 +594,10 @@ def main():
                         # 0.1x from one harness run to the next
                         # Its threads bound to the CPUs (OpenMP's places),
                         # as the one-thread processes are pinned: unbound,
-                        # the one-thread half wandered between the vCPUs
-                        # and took 80-92 ms on VGG-16 where bound it took
-                        # 79-81 (the two-thread half the same either way),
-                        # which made the speed-up look up to 0.2x better.
+                        # the one-thread half wanders between the vCPUs:
+                        # 80.5-104.5 ms on VGG-16 in eight processes, bound
+                        # 78.6-85.3 in fourteen (the two-thread half about
+                        # the same either way): up to 0.2x of flattery.
                         cmd = [bench, folder, "--weights", pfile, "--threads", str(T), "--input", inp,
                                "--warmup", "2", "--speedup", "--repeats", str(max(repeats, SPEEDUP_PAIRS))] + budget[2:]
                         bind = None if args.no_pin else dict(os.environ, OMP_PROC_BIND="true", OMP_PLACES="cores")

@@ -155,6 +155,26 @@ static float *small_ints(rng *r, int64_t n, int lo, int hi)
     return p;
 }
 
+/* Loads json, whose layer "c" is a conv of cout filters of cin x k x k,
+   with small integer weights (*cw) and biases (*cb): its sums are exact in
+   float. With wino, F(2x2) is forced and every tap but the centre is zero,
+   which keeps Winograd's transforms exact too. */
+static rectify_model *load_int_conv(rng *r, const char *json, int cout, int cin, int k, bool wino, float **cw,
+                                    float **cb)
+{
+    const int64_t wn = (int64_t)cout * cin * k * k;
+    *cw = small_ints(r, wn, -1, 1), *cb = small_ints(r, cout, -1, 0);
+    if (wino)
+        for (int64_t i = 0; i < wn; i++) (*cw)[i] = i % 9 == 4 ? (*cw)[i] : 0.0f;
+    ttensor t[2] = {{"c.weight", 4, {cout, cin, k, k}, *cw}, {"c.bias", 1, {cout}, *cb}};
+    rectify_error err;
+    if (wino) setenv("RECTIFY_WINOGRAD", "2", 1);
+    rectify_model *m = load_json(json, t, 2, &err);
+    unsetenv("RECTIFY_WINOGRAD");
+    cr_assert_not_null(m, "%s", err.message);
+    return m;
+}
+
 static int observe_nothing(void *user, int layer, const rectify_tensor *out)
 {
     (void)layer, (void)out;
@@ -626,19 +646,9 @@ Test(zeros, fused_relu_counts_match_reference_on_random_convolutions)
                  "\"layers\":[{\"name\":\"c\",\"op\":\"conv\",\"out_channels\":%d,\"kernel\":%d,\"stride\":%d,"
                  "\"padding\":%d,\"groups\":%d},{\"name\":\"r\",\"op\":\"relu\"}]}",
                  cin, h, w, cout, k, s, pad, groups);
-        const int64_t wn = (int64_t)cout * (cin / groups) * k * k, in_n = (int64_t)cin * h * w;
-        const int64_t plane = (int64_t)oh * ow, out_n = cout * plane;
-        /* Winograd's transforms are not exact on integers: F(2x2) keeps
-           them exact when the weights are zero but for the centre tap. */
-        float *cw = small_ints(&r, wn, -1, 1), *cb = small_ints(&r, cout, -1, 0);
-        if (wino)
-            for (int64_t i = 0; i < wn; i++) cw[i] = i % 9 == 4 ? cw[i] : 0.0f;
-        ttensor t[2] = {{"c.weight", 4, {cout, cin / groups, k, k}, cw}, {"c.bias", 1, {cout}, cb}};
-        rectify_error err;
-        if (wino) setenv("RECTIFY_WINOGRAD", "2", 1);
-        rectify_model *m = load_json(json, t, 2, &err);
-        unsetenv("RECTIFY_WINOGRAD");
-        cr_assert_not_null(m, "%s", err.message);
+        const int64_t in_n = (int64_t)cin * h * w, plane = (int64_t)oh * ow, out_n = cout * plane;
+        float *cw, *cb;
+        rectify_model *m = load_int_conv(&r, json, cout, cin / groups, k, wino, &cw, &cb);
         float *in = small_ints(&r, in_n * batch, -2, 2);
         int64_t *want[2] = {calloc((size_t)cout, sizeof(int64_t)), calloc((size_t)cout, sizeof(int64_t))};
         float *want_out = malloc((size_t)(out_n * batch) * sizeof *want_out);
@@ -738,17 +748,10 @@ Test(zeros, relu_taken_by_max_pool_counts_match_reference)
                  "{\"name\":\"r\",\"op\":\"relu\"},{\"name\":\"p\",\"op\":\"maxpool\",\"kernel\":%d,\"stride\":%d,"
                  "\"padding\":%d}]}",
                  cin, h, w, cout, k, pad, pk, ps, ppad);
-        const int64_t wn = (int64_t)cout * cin * k * k, in_n = (int64_t)cin * h * w, plane = (int64_t)oh * ow;
+        const int64_t in_n = (int64_t)cin * h * w, plane = (int64_t)oh * ow;
         const int64_t out_n = cout * plane, pool_n = (int64_t)cout * ph * pw;
-        float *cw = small_ints(&r, wn, -1, 1), *cb = small_ints(&r, cout, -1, 0);
-        if (wino)
-            for (int64_t i = 0; i < wn; i++) cw[i] = i % 9 == 4 ? cw[i] : 0.0f;
-        ttensor t[2] = {{"c.weight", 4, {cout, cin, k, k}, cw}, {"c.bias", 1, {cout}, cb}};
-        rectify_error err;
-        if (wino) setenv("RECTIFY_WINOGRAD", "2", 1);
-        rectify_model *m = load_json(json, t, 2, &err);
-        unsetenv("RECTIFY_WINOGRAD");
-        cr_assert_not_null(m, "%s", err.message);
+        float *cw, *cb;
+        rectify_model *m = load_int_conv(&r, json, cout, cin, k, wino, &cw, &cb);
         float *in = small_ints(&r, in_n * batch, -2, 2);
         int64_t *want[3];
         for (int l = 0; l < 3; l++) want[l] = calloc((size_t)cout, sizeof(int64_t));

@@ -308,20 +308,18 @@ AVX512 static inline __attribute__((always_inline)) void relu_run(const float *a
     int64_t i = 0;
     if (lanes) {
         __m512i nonzero = t->lane_nonzero, pos = t->lane_pos; /* the stores may alias t: kept in locals */
-#define RX_RELU_LANES(v, y) rx_relu_tally16(v, y, &pos, &nonzero)
         for (; i + 16 <= n; i += 16) {
             if (ahead) _mm_prefetch((const char *)(a + i + RX_AHEAD), _MM_HINT_T0);
             const __m512 v = _mm512_loadu_ps(a + i), y = _mm512_max_ps(v, zero); /* NaN: the second, 0 */
             _mm512_storeu_ps(b + i, y);
-            RX_RELU_LANES(v, y);
+            rx_relu_tally16(v, y, &pos, &nonzero);
         }
         if (i < n) {
             const __mmask16 m = rx_lanes16(n - i);
             const __m512 v = _mm512_maskz_loadu_ps(m, a + i), y = _mm512_max_ps(v, zero);
             _mm512_mask_storeu_ps(b + i, m, y);
-            RX_RELU_LANES(v, y);
+            rx_relu_tally16(v, y, &pos, &nonzero);
         }
-#undef RX_RELU_LANES
         t->lane_nonzero = nonzero, t->lane_pos = pos, t->lane_floats += n;
         return;
     }
